@@ -1,0 +1,124 @@
+"""Actions that answer questions from the procedure catalogue and keep the topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import replies
+from actions.base import (
+    PROCEDURE, BaseAction, latest_intent, latest_text, mentioned_procedures, popular_procedures,
+)
+
+ASK_INTENTS = set(replies.ANSWERS)
+
+
+def _ask_which(dispatcher: CollectingDispatcher, candidates: list, intent: str, text: str) -> None:
+    dispatcher.utter_message(text=text, buttons=replies.procedure_buttons(candidates, intent))
+
+
+class ActionAnswerProcedure(BaseAction):
+    """Answers papers / fee / duration / where / how / general questions about one procedure."""
+
+    def name(self) -> str:
+        return "action_answer_procedure"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        intent = latest_intent(tracker)
+        intent = intent if intent in ASK_INTENTS else "ask_procedure"
+        mention = mentioned_procedures(tracker, self.catalogue)
+        if len(mention.ids) > 1:
+            candidates = [self.catalogue.get(pid) for pid in mention.ids]
+            _ask_which(dispatcher, candidates, intent, "Bạn đang hỏi về thủ tục nào?")
+            return []
+        if mention.ids:
+            procedure_id = mention.ids[0]
+        elif mention.unknown:
+            self._unknown(dispatcher, mention.unknown[0], intent)
+            return []
+        else:
+            procedure_id = tracker.get_slot(PROCEDURE)
+        procedure = self.catalogue.get(procedure_id) if procedure_id else None
+        if procedure is None:
+            candidates = [p for p, _ in self.catalogue.search(latest_text(tracker), limit=3)]
+            _ask_which(dispatcher, candidates or popular_procedures(self.catalogue), intent,
+                       "Bạn hỏi về thủ tục nào?")
+            return []
+        dispatcher.utter_message(text=replies.answer_text(intent, procedure),
+                                 buttons=replies.topic_buttons(procedure, exclude=intent))
+        return [SlotSet(PROCEDURE, procedure.id)]
+
+    def _unknown(self, dispatcher: CollectingDispatcher, words: str, intent: str) -> None:
+        candidates = [p for p, _ in self.catalogue.search(words, limit=3)]
+        text = (f"Mình chưa có thông tin về thủ tục \"{words}\". "
+                "Bạn có thể hỏi tại bộ phận một cửa UBND xã/phường hoặc Trung tâm Phục vụ hành chính công.")
+        if candidates:
+            text += "\nCó phải bạn muốn hỏi một trong các thủ tục sau?"
+        else:
+            text += "\nCác thủ tục mình đang hỗ trợ:"
+            candidates = popular_procedures(self.catalogue)
+        _ask_which(dispatcher, candidates, intent, text)
+
+
+class ActionShowMenu(BaseAction):
+    """Greets or explains what the bot does, then asks "Bạn cần làm gì?" with buttons."""
+
+    INTROS = {"greet": "utter_greet", "bot_capabilities": "utter_capabilities", "out_of_scope": "utter_out_of_scope"}
+
+    def name(self) -> str:
+        return "action_show_menu"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        intent = latest_intent(tracker)
+        if intent in self.INTROS:
+            dispatcher.utter_message(response=self.INTROS[intent])
+        if intent == "show_procedures":
+            procedures = sorted(self.catalogue.all(), key=lambda p: p.short_name)
+            dispatcher.utter_message(text="Các thủ tục mình đang hỗ trợ:",
+                                     buttons=replies.procedure_buttons(procedures))
+            return []
+        buttons = replies.procedure_buttons(popular_procedures(self.catalogue))
+        buttons.append(replies.button("Thủ tục khác", "show_procedures"))
+        dispatcher.utter_message(text="Bạn cần làm thủ tục gì?", buttons=buttons)
+        return []
+
+
+class ActionClarify(BaseAction):
+    """Asks a clarifying question with buttons instead of guessing."""
+
+    def name(self) -> str:
+        return "action_clarify"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        mention = mentioned_procedures(tracker, self.catalogue)
+        guess = self._likely_question(tracker)
+        if len(mention.ids) == 1:
+            procedure = self.catalogue.get(mention.ids[0])
+            dispatcher.utter_message(text=f"Bạn muốn hỏi gì về {procedure.short_name}?",
+                                     buttons=replies.topic_buttons(procedure))
+            return [SlotSet(PROCEDURE, procedure.id)]
+        if mention.ids:
+            candidates = [self.catalogue.get(pid) for pid in mention.ids][:3]
+        else:
+            candidates = [p for p, _ in self.catalogue.search(latest_text(tracker), limit=3)]
+        if candidates:
+            _ask_which(dispatcher, candidates, guess, "Mình chưa chắc bạn hỏi về thủ tục nào. Có phải là:")
+            return []
+        dispatcher.utter_message(response="utter_default")
+        buttons = replies.procedure_buttons(popular_procedures(self.catalogue))
+        buttons.append(replies.button("Thủ tục khác", "show_procedures"))
+        dispatcher.utter_message(text="Hoặc chọn thủ tục bạn cần:", buttons=buttons)
+        return []
+
+    @staticmethod
+    def _likely_question(tracker: Tracker) -> str:
+        """The best-ranked question intent, or a general question."""
+        for ranked in tracker.latest_message.get("intent_ranking", []):
+            if ranked.get("name") in ASK_INTENTS:
+                return ranked["name"]
+            if ranked.get("name") not in ("nlu_fallback", None):
+                break
+        return "ask_procedure"

@@ -1,0 +1,126 @@
+"""Custom Rasa graph components used in config.yml.
+
+- ``TextNormalizer`` runs first: it rewrites the message text with ``bot.vntext.normalize``
+  (NFC, one tone placement, lower case, teencode expanded). For training examples it
+  normalises the text between and inside annotated entities separately, so entity
+  offsets stay right.
+- ``ProcedureMatcher`` runs after DIET: it turns every ``procedure`` entity into a
+  catalogue id. Alias matches from the catalogue win; words DIET tagged are resolved
+  exactly or fuzzily; a DIET span that names no catalogue procedure is kept with
+  ``value: null`` and the original words in ``text`` so the bot can say it has no
+  information on that procedure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.matching import ProcedureIndex, default_index
+from bot.vntext import normalize
+
+PROCEDURE = "procedure"
+
+
+def normalize_example(text: str, entities: List[Dict[str, Any]]) -> tuple[str, List[Dict[str, Any]]]:
+    """Normalise ``text`` piecewise so that each entity's start/end follow its words."""
+    out, new_entities, cursor = "", [], 0
+    for ent in sorted(entities, key=lambda e: e["start"]):
+        out += normalize(text[cursor:ent["start"]])
+        out = out + " " if out else out
+        value = normalize(text[ent["start"]:ent["end"]])
+        new_entities.append({**ent, "start": len(out), "end": len(out) + len(value)})
+        out += value + " "
+        cursor = ent["end"]
+    out += normalize(text[cursor:])
+    return out.strip(), new_entities
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class TextNormalizer(GraphComponent):
+    """Normalises Vietnamese chat text before tokenisation."""
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "TextNormalizer":
+        return cls()
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        for message in training_data.training_examples:
+            if message.get(TEXT):
+                text, entities = normalize_example(message.get(TEXT), message.get(ENTITIES) or [])
+                message.set(TEXT, text)
+                if entities:
+                    message.set(ENTITIES, entities)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            if message.get(TEXT):
+                message.set(TEXT, normalize(message.get(TEXT)))
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
+class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
+    """Resolves the ``procedure`` entity to catalogue ids."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"fuzzy": True}
+
+    def __init__(self, config: Dict[Text, Any], index: Optional[ProcedureIndex] = None) -> None:
+        self._config = config
+        self._index = index
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "ProcedureMatcher":
+        return cls(config)
+
+    @property
+    def index(self) -> ProcedureIndex:
+        if self._index is None:
+            self._index = default_index()
+        return self._index
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT) or ""
+            others = [e for e in message.get(ENTITIES, []) if e.get("entity") != PROCEDURE]
+            model_spans = [e for e in message.get(ENTITIES, []) if e.get("entity") == PROCEDURE]
+            message.set(ENTITIES, others + self.procedure_entities(text, model_spans), add_to_output=True)
+        return messages
+
+    def procedure_entities(self, text: str, model_spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Catalogue matches plus resolved (or unresolved) model spans, without overlaps."""
+        matches = self.index.find(text)
+        if not matches and self._config.get("fuzzy", True):
+            matches = self.index.find_fuzzy(text)
+        entities = [self._entity(m.procedure_id, m.start, m.end, text[m.start:m.end], "ProcedureMatcher", m.score)
+                    for m in matches]
+        for span in model_spans:
+            if any(e["start"] < span["end"] and span["start"] < e["end"] for e in entities):
+                continue
+            words = text[span["start"]:span["end"]]
+            entities.append(self._entity(self.index.resolve(words), span["start"], span["end"], words,
+                                         span.get("extractor", "DIETClassifier"),
+                                         span.get("confidence_entity", 0.0)))
+        return sorted(entities, key=lambda e: e["start"])
+
+    @staticmethod
+    def _entity(value: Optional[str], start: int, end: int, words: str, extractor: str,
+                confidence: float) -> Dict[str, Any]:
+        return {"entity": PROCEDURE, "value": value, "start": start, "end": end, "text": words,
+                "confidence_entity": confidence, "extractor": extractor}

@@ -1,0 +1,108 @@
+"""Find catalogue procedures named in a citizen's message.
+
+The matcher is fed from the catalogue itself (names, short names and aliases of every
+procedure, folded to lower case without diacritics), so adding a procedure file with
+aliases makes it recognisable after a rebuild, with no new training examples.
+
+Matching is done on folded text: longest alias first, on word boundaries. Words the
+model tagged as a procedure but that match no alias exactly are resolved fuzzily
+(typos such as "ho chiue").
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable, Mapping
+
+from bot.vntext import fold, normalize
+
+FUZZY_CUTOFF = 0.84
+_MIN_FUZZY_LEN = 5
+
+
+@dataclass(frozen=True)
+class Match:
+    procedure_id: str
+    start: int
+    end: int
+    text: str
+    score: float = 1.0
+
+
+class ProcedureIndex:
+    """An alias → procedure-id index with exact and fuzzy lookup."""
+
+    def __init__(self, phrases: Mapping[str, str]):
+        # Expand abbreviations in aliases the same way as in messages ("hc" → "hộ chiếu").
+        self.phrases: dict[str, str] = {}
+        for phrase, pid in phrases.items():
+            for variant in {fold(phrase), fold(normalize(phrase))}:
+                if variant:
+                    self.phrases.setdefault(variant, pid)
+        alternatives = sorted(self.phrases, key=len, reverse=True)
+        self._regex = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, alternatives)) + r")(?!\w)")
+        self._by_words: dict[int, list[str]] = {}
+        for phrase in self.phrases:
+            if len(phrase) >= _MIN_FUZZY_LEN:
+                self._by_words.setdefault(len(phrase.split()), []).append(phrase)
+
+    def find(self, text: str) -> list[Match]:
+        """Exact alias matches in ``text`` (positions refer to ``fold(text)``)."""
+        folded = fold(text)
+        return [
+            Match(self.phrases[m.group(1)], m.start(1), m.end(1), m.group(1))
+            for m in self._regex.finditer(folded)
+        ]
+
+    def resolve(self, phrase: str) -> str | None:
+        """The procedure id for a phrase the model tagged, exactly or fuzzily."""
+        folded = fold(phrase)
+        if folded in self.phrases:
+            return self.phrases[folded]
+        exact = self.find(folded)
+        if exact:
+            return max(exact, key=lambda m: len(m.text)).procedure_id
+        return self._fuzzy(folded)
+
+    def find_fuzzy(self, text: str) -> list[Match]:
+        """Windows of 1–4 words in ``text`` that look like an alias with a typo."""
+        folded = fold(text)
+        words = list(re.finditer(r"\w+", folded))
+        found: list[Match] = []
+        for size in (4, 3, 2, 1):
+            for i in range(len(words) - size + 1):
+                start, end = words[i].start(), words[i + size - 1].end()
+                if any(m.start < end and start < m.end for m in found):
+                    continue
+                window = folded[start:end]
+                if len(window) < _MIN_FUZZY_LEN:
+                    continue
+                pid = self._fuzzy(window, size)
+                if pid:
+                    found.append(Match(pid, start, end, window, FUZZY_CUTOFF))
+        return found
+
+    def _fuzzy(self, folded: str, words: int | None = None) -> str | None:
+        pool = self._by_words.get(words or len(folded.split()), [])
+        best = difflib.get_close_matches(folded, pool, n=1, cutoff=FUZZY_CUTOFF)
+        return self.phrases[best[0]] if best else None
+
+
+def distinct_ids(matches: Iterable[Match]) -> list[str]:
+    """Procedure ids in order of first appearance, without repeats."""
+    seen: list[str] = []
+    for m in sorted(matches, key=lambda m: m.start):
+        if m.procedure_id not in seen:
+            seen.append(m.procedure_id)
+    return seen
+
+
+@lru_cache(maxsize=1)
+def default_index() -> ProcedureIndex:
+    """The index built from the default catalogue (cached for the process)."""
+    from procedures import default_catalogue
+
+    return ProcedureIndex(default_catalogue().alias_phrases())

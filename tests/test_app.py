@@ -1,0 +1,133 @@
+"""The bot app against a stand-in Rasa server on loopback: routing, storage, bad input, outages."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from bot import settings
+from bot.app import create_app
+from bot.conversations import BUSY, EMPTY, NO_WORDS
+from tests.conftest import free_port
+from tests.loopback import LoopbackServer
+
+received: list[dict] = []
+
+
+async def fake_webhook(request):
+    body = await request.json()
+    received.append(body)
+    if body["message"] == "slow":
+        await asyncio.sleep(3)
+    return JSONResponse([{"recipient_id": body["sender"], "text": f"Bạn hỏi: {body['message']}",
+                          "buttons": [{"title": "Lệ phí", "payload": "/ask_fee"}]}])
+
+
+fake_rasa = Starlette(routes=[Route("/webhooks/rest/webhook", fake_webhook, methods=["POST"]),
+                              Route("/", lambda r: JSONResponse({}))])
+
+
+@pytest.fixture
+def config(tmp_path):
+    return replace(settings.load(), data_dir=tmp_path, rasa_port=free_port(), rasa_timeout=1.0)
+
+
+@pytest.fixture
+def client(config):
+    received.clear()
+    with TestClient(create_app(config)) as test_client:
+        yield test_client
+
+
+def post(client, **body):
+    return client.post("/api/messages", json={"conversation_id": "web-1", **body})
+
+
+def test_message_goes_to_rasa_and_history_keeps_both_sides(config, client):
+    with LoopbackServer(fake_rasa, config.rasa_port):
+        response = post(client, text="  làm hộ chiếu  ")
+    assert response.status_code == 200
+    assert response.json() == {"replies": [{"text": "Bạn hỏi: làm hộ chiếu",
+                                            "buttons": [{"title": "Lệ phí", "payload": "/ask_fee"}]}]}
+    assert received[0]["sender"] == "web-1"
+    history = client.get("/api/conversations/web-1/messages").json()["messages"]
+    assert [(m["direction"], m["text"]) for m in history] == [("in", "làm hộ chiếu"), ("out", "Bạn hỏi: làm hộ chiếu")]
+    assert history[1]["buttons"][0]["payload"] == "/ask_fee"
+
+
+def test_button_sends_payload_and_shows_title(config, client):
+    with LoopbackServer(fake_rasa, config.rasa_port):
+        post(client, payload='/ask_fee{"procedure":"ho-chieu"}', title="Lệ phí")
+    assert received[0]["message"] == '/ask_fee{"procedure":"ho-chieu"}'
+    history = client.get("/api/conversations/web-1/messages").json()["messages"]
+    assert history[0]["text"] == "Lệ phí"
+
+
+@pytest.mark.parametrize("text, expected", [("", EMPTY), ("   \n ", EMPTY), ("😀😀🙏", NO_WORDS)])
+def test_bad_input_gets_a_polite_answer_without_nlu(config, client, text, expected):
+    response = post(client, text=text)
+    assert response.json()["replies"][0]["text"] == expected
+    assert received == []
+
+
+def test_very_long_message_is_kept_and_answered_politely(client):
+    text = "hộ chiếu " * 1200
+    reply = post(client, text=text).json()["replies"][0]["text"]
+    assert "dài quá" in reply
+    history = client.get("/api/conversations/web-1/messages").json()["messages"]
+    assert history[0]["text"] == text.strip()
+
+
+def test_html_is_stored_as_text(config, client):
+    with LoopbackServer(fake_rasa, config.rasa_port):
+        post(client, text="<script>alert(1)</script> hộ chiếu")
+    history = client.get("/api/conversations/web-1/messages").json()["messages"]
+    assert history[0]["text"] == "<script>alert(1)</script> hộ chiếu"
+
+
+@pytest.mark.parametrize("body", [{"conversation_id": "", "text": "x"}, {"conversation_id": "a b/../c", "text": "x"},
+                                  {"text": "x"}, ["not", "an", "object"]])
+def test_invalid_requests_get_a_vietnamese_error(client, body):
+    response = client.post("/api/messages", json=body)
+    assert response.status_code == 400
+    assert "không hợp lệ" in response.json()["error"]
+
+
+def test_rasa_down_answers_busy_keeps_message_and_retries_later(config, client):
+    reply = post(client, text="lệ phí làm hộ chiếu").json()["replies"][0]["text"]
+    assert reply == BUSY
+    store = client.app.state.store
+    assert [m["text"] for m in store.history("web-1") if m["status"] == "pending"] == ["lệ phí làm hộ chiếu"]
+    with LoopbackServer(fake_rasa, config.rasa_port):
+        delivered = client.portal.call(lambda: client.app.state.router.retry_pending(older_than=0))
+    assert delivered == 1
+    texts = [m["text"] for m in store.history("web-1")]
+    assert texts[-1] == "Bạn hỏi: lệ phí làm hộ chiếu"
+    assert all(m["status"] == "ok" for m in store.history("web-1"))
+
+
+def test_slow_rasa_answers_busy(config, client):
+    with LoopbackServer(fake_rasa, config.rasa_port):
+        reply = post(client, text="slow").json()["replies"][0]["text"]
+    assert reply == BUSY
+
+
+def test_history_after_returns_only_newer_messages(config, client):
+    with LoopbackServer(fake_rasa, config.rasa_port):
+        post(client, text="một")
+        first = client.get("/api/conversations/web-1/messages").json()["messages"]
+        post(client, text="hai")
+    newer = client.get("/api/conversations/web-1/messages", params={"after": first[-1]["created_at"]}).json()
+    assert [m["text"] for m in newer["messages"]] == ["hai", "Bạn hỏi: hai"]
+
+
+def test_web_chat_page_is_served(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert 'lang="vi"' in page.text
