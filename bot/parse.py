@@ -41,6 +41,9 @@ class Parser:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         logging.getLogger("rasa").setLevel(logging.ERROR)
         from rasa.core.agent import Agent
+        from rasa.utils.log_utils import configure_structlog
+
+        configure_structlog(logging.ERROR)  # Rasa's debug lines would otherwise go to stdout
 
         self.agent = Agent.load(str(model))
         self.loop = asyncio.new_event_loop()

@@ -25,7 +25,10 @@ class RasaClient:
             raise RasaUnavailable(type(error).__name__) from error
         if not isinstance(data, list):
             raise RasaUnavailable("unexpected answer")
-        return [_reply(item) for item in data if item.get("text") or item.get("buttons")]
+        replies = [_reply(item) for item in data if item.get("text") or item.get("buttons")]
+        if not replies:  # every turn of ours answers; none means an action failed inside Rasa
+            raise RasaUnavailable("no reply")
+        return replies
 
     async def healthy(self) -> bool:
         try:

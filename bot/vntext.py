@@ -29,7 +29,7 @@ _TONE_RE = re.compile("(" + "|".join(_TONE_PLACEMENT) + r")(?=\W|$)")
 # Chat abbreviations and teencode → full words. Keys are whole tokens (lower case).
 # Only unambiguous ones: "k" alone means "không" in questions far more often than anything else.
 ABBREVIATIONS = {
-    "ko": "không", "k": "không", "kg": "không", "khong": "không", "hok": "không", "hông": "không",
+    "ko": "không", "k": "không", "kh": "không", "onl": "online", "kg": "không", "khong": "không", "hok": "không", "hông": "không",
     "dc": "được", "đc": "được", "dk": "đăng ký", "đk": "đăng ký", "đki": "đăng ký", "dki": "đăng ký",
     "dky": "đăng ký", "đky": "đăng ký",
     "j": "gì", "gi": "gì", "ji": "gì",

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
+from bot.processes import free_port
+
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stack_settings(data_dir, **overrides):

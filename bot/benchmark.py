@@ -1,0 +1,157 @@
+"""``python -m bot bench``: NLU accuracy, dialogue-turn latency and throughput, memory.
+
+1. Intent and procedure accuracy on the held-out questions in tests/data/nlu_eval.yml
+   (never used for training), as written and with diacritics stripped.
+2. Dialogue turns through the bot app's HTTP API with all three processes running,
+   at 1 and 8 concurrent conversations of ``--turns`` turns: p50/p95 latency, turns/s.
+3. Resident memory of the three processes.
+Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import yaml
+
+from bot import settings
+from bot.settings import ROOT
+from bot.vntext import strip_diacritics
+
+EVAL_FILE = ROOT / "tests" / "data" / "nlu_eval.yml"
+CONVERSATION = [
+    "chào bạn",
+    "lam ho chieu can giay to gi",
+    "thế còn lệ phí?",
+    "mất bao lâu thì có",
+    "nộp ở đâu vậy",
+    "có làm online được không",
+    "còn đăng ký tạm trú thì cần gì",
+    "lệ phí bao nhiêu",
+    "cảm ơn nhé",
+    "tạm biệt",
+]
+
+
+def load_eval(path: Path = EVAL_FILE) -> list[dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]
+
+
+def nlu_scores(parser, examples: list[dict]) -> dict:
+    """Accuracy of intent and procedure, as written and without diacritics."""
+    scores = {}
+    for variant, transform in (("có dấu (as written)", lambda t: t), ("không dấu (stripped)", strip_diacritics)):
+        intents = procedures = 0
+        errors = []
+        start = time.perf_counter()
+        for example in examples:
+            result = parser.parse(transform(example["text"]))
+            intent_ok = result["intent"] == example["intent"]
+            procedure_ok = result["procedure"] == example.get("procedure")
+            intents += intent_ok
+            procedures += procedure_ok
+            if not (intent_ok and procedure_ok):
+                errors.append((transform(example["text"]), example["intent"], result["intent"],
+                               example.get("procedure"), result["procedure"]))
+        elapsed = time.perf_counter() - start
+        scores[variant] = {"intent": intents / len(examples), "procedure": procedures / len(examples),
+                           "ms_per_parse": 1000 * elapsed / len(examples), "errors": errors}
+    return scores
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+async def _conversation(client: httpx.AsyncClient, name: str, turns: int, latencies: list[float]) -> None:
+    for i in range(turns):
+        text = CONVERSATION[i % len(CONVERSATION)]
+        start = time.perf_counter()
+        response = await client.post("/api/messages", json={"conversation_id": name, "text": text})
+        response.raise_for_status()
+        latencies.append(time.perf_counter() - start)
+
+
+async def dialogue_load(base_url: str, concurrency: int, conversations: int, turns: int, tag: str) -> dict:
+    latencies: list[float] = []
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            await _conversation(client, f"bench-{tag}-{concurrency}-{i}", turns, latencies)
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(conversations)))
+        elapsed = time.perf_counter() - start
+    return {"turns": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
+            "p95_ms": 1000 * percentile(latencies, 95), "turns_per_s": len(latencies) / elapsed}
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (from /proc)."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            pids.extend(int(c) for c in children)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / 1024
+
+
+def print_nlu(scores: dict, examples: int) -> None:
+    print(f"\n== NLU on {examples} held-out questions ({EVAL_FILE.relative_to(ROOT)}) ==")
+    print(f"{'variant':24} {'intent':>8} {'procedure':>10} {'ms/parse':>9}")
+    for variant, s in scores.items():
+        print(f"{variant:24} {s['intent']:8.1%} {s['procedure']:10.1%} {s['ms_per_parse']:9.1f}")
+    for variant, s in scores.items():
+        print(f"\nErrors ({variant}), text | expected intent → got | expected procedure → got:")
+        for text, ei, gi, ep, gp in s["errors"][:40]:
+            print(f"  {text[:70]!r} | {ei} → {gi} | {ep} → {gp}")
+
+
+def run_dialogue(args) -> None:
+    from bot.processes import Stack, free_port
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        config = replace(settings.load(), port=free_port(), rasa_port=free_port(), actions_port=free_port(),
+                         data_dir=Path(data_dir))
+        with Stack(config) as stack:
+            stack.start()
+            asyncio.run(dialogue_load(stack.base_url, 1, 2, args.turns, "warmup"))
+            print(f"\n== Dialogue turns through the bot app ({args.turns}-turn conversations) ==")
+            print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
+            for concurrency in (1, 8):
+                count = max(concurrency, args.conversations if concurrency > 1 else max(2, args.conversations // 4))
+                r = asyncio.run(dialogue_load(stack.base_url, concurrency, count, args.turns, "run"))
+                print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
+            print("\n== Memory (RSS) ==")
+            total = 0.0
+            for name, process in stack.processes.items():
+                mb = rss_mb(process.pid)
+                total += mb
+                print(f"{name:10} {mb:8.0f} MB")
+            print(f"{'total':10} {total:8.0f} MB")
+
+
+def main(args) -> None:
+    if not args.skip_nlu:
+        from bot.parse import Parser
+
+        examples = load_eval()
+        print_nlu(nlu_scores(Parser(settings.load().model), examples), len(examples))
+    if not args.skip_dialogue:
+        run_dialogue(args)

@@ -1,0 +1,126 @@
+"""Reading the catalogue directory: all files are valid, or nothing is loaded.
+
+``load_catalogue()`` parses every ``*.yml`` file, validates it (``procedures.schema``),
+checks that the id equals the file name and that no phrase (alias, name, short name)
+names two procedures once folded. Every problem found is reported in one
+``CatalogueError`` whose lines read ``<file>: <field>: <problem>``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from procedures import schema
+from procedures.collection import Catalogue
+from procedures.model import Procedure
+from procedures.search import fold_phrase, phrase_fields, phrase_variants
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+DEFAULT_DIRECTORY = PACKAGE_DIR / "catalogue"
+
+
+class CatalogueError(Exception):
+    """The catalogue is invalid. ``problems`` lists one "<file>: <field>: <problem>" per line."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects duplicate keys instead of keeping the last one."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def file_label(path: Path) -> str:
+    """``procedures/catalogue/x.yml`` inside the repository, the path as given elsewhere."""
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def load_catalogue(directory: str | Path | None = None) -> Catalogue:
+    """Load and validate every ``*.yml`` record in ``directory`` (default: procedures/catalogue)."""
+    directory = Path(directory) if directory is not None else DEFAULT_DIRECTORY
+    if not directory.is_dir():
+        raise CatalogueError(f"{file_label(directory)}: not a directory")
+    problems = [f"{file_label(p)}: wrong extension, records must be named <id>.yml"
+                for p in sorted(directory.glob("*.yaml"))]
+    loaded: list[tuple[Path, Procedure]] = []
+    for path in sorted(directory.glob("*.yml")):
+        try:
+            loaded.append((path, _load_file(path)))
+        except CatalogueError as error:
+            problems += error.problems
+    if not loaded and not problems:
+        problems.append(f"{file_label(directory)}: no procedure records (*.yml)")
+    problems += _phrase_conflicts(loaded)
+    if problems:
+        raise CatalogueError(problems)
+    return Catalogue(p for _, p in loaded)
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    """The catalogue in procedures/catalogue, loaded once per process."""
+    return load_catalogue()
+
+
+def _load_file(path: Path) -> Procedure:
+    label = file_label(path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except UnicodeDecodeError:
+        raise CatalogueError(f"{label}: not UTF-8 text") from None
+    except yaml.YAMLError as error:
+        raise CatalogueError(f"{label}: invalid YAML: {' '.join(str(error).split())}") from None
+    try:
+        record = schema.procedure(raw)
+    except schema.FieldError as error:
+        raise CatalogueError(f"{label}: {error}") from None
+    if record.id != path.stem:
+        raise CatalogueError(f"{label}: id: {record.id!r} must equal the file name {path.stem!r}")
+    return record
+
+
+def _phrase_conflicts(loaded: list[tuple[Path, Procedure]]) -> list[str]:
+    """Aliases that repeat within a record once folded, and phrases that name two procedures.
+
+    A phrase counts in its folded form and in its form with chat abbreviations expanded
+    ("hc" → "ho chieu"), the two forms the matcher and the search look for.
+    """
+    owners: dict[str, tuple[str, str]] = {}  # folded phrase -> (procedure id, file where first seen)
+    problems = []
+    for path, record in loaded:
+        label = file_label(path)
+        seen_here: dict[str, str] = {}
+        for field, text in phrase_fields(record):
+            folded = fold_phrase(text)
+            if folded in seen_here:
+                if field.startswith("aliases"):
+                    problems.append(f"{label}: {field}: repeats {seen_here[folded]} once diacritics are "
+                                    f"removed ({folded!r}); diacritic-free forms are derived automatically")
+                continue
+            seen_here[folded] = field
+            for phrase in phrase_variants(text):
+                owner = owners.setdefault(phrase, (record.id, label))
+                if owner[0] != record.id:
+                    problems.append(f"{label}: {field}: {phrase!r} already names procedure {owner[0]!r} ({owner[1]})")
+    return problems

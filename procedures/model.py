@@ -1,0 +1,137 @@
+"""The data model of one catalogue record.
+
+A record mirrors a procedure in the national database (CSDL quốc gia về TTHC): code,
+level, agency, steps, channels (how to submit, with time limit and fee per channel),
+papers grouped by case, legal basis and conditions; plus what the catalogue adds:
+aliases, submission details, sources, the date the record was checked and the fields
+that are not verified.
+
+All records are immutable. Lists from the YAML become tuples; ``level`` is always a
+tuple (``("tinh",)`` for ``level: tinh``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+LEVELS = ("bo", "tinh", "xa")
+METHODS = ("truc_tiep", "truc_tuyen", "buu_chinh")
+ONLINE_MODES = ("toan_trinh", "mot_phan", "khong")
+# Fields a record may list under ``unverified``.
+UNVERIFIABLE_FIELDS = ("code", "agency", "level", "fee", "duration", "papers", "legal_basis", "steps", "submit")
+
+METHOD_LABELS = {"truc_tiep": "trực tiếp", "truc_tuyen": "trực tuyến", "buu_chinh": "qua bưu chính"}
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One way of submitting (Cách thức thực hiện): time limit and fee for that way."""
+
+    method: str  # one of METHODS
+    duration: str  # as a citizen reads it, e.g. "08 ngày làm việc"
+    working_days: int | None  # None when not a count of working days ("trong ngày")
+    fee: str  # as a citizen reads it
+    fee_vnd: int | None  # main amount in đồng; 0 = free; None = set by the province or no single amount
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper of the dossier (Thành phần hồ sơ)."""
+
+    name: str
+    originals: int  # bản chính
+    copies: int  # bản sao
+    form: str | None = None  # form code such as "TK01"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PaperGroup:
+    """The papers needed in one case (trường hợp)."""
+
+    case: str
+    items: tuple[Paper, ...]
+
+
+@dataclass(frozen=True)
+class LegalDoc:
+    """One row of Căn cứ pháp lý."""
+
+    number: str  # số ký hiệu, e.g. "49/2019/QH14"
+    title: str  # trích yếu
+    issued: dt.date | None
+    issuer: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the record's data comes from (a law, a portal page, a news page)."""
+
+    title: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Where and how a citizen submits the dossier."""
+
+    where: str  # in person
+    online: str  # one of ONLINE_MODES
+    online_url: str | None
+    post: bool
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """One administrative procedure (thủ tục hành chính)."""
+
+    id: str
+    code: str | None
+    name: str
+    short_name: str
+    field: str
+    level: tuple[str, ...]
+    agency: str
+    aliases: tuple[str, ...]
+    steps: tuple[str, ...]
+    channels: tuple[Channel, ...]
+    papers: tuple[PaperGroup, ...]
+    subjects: str
+    result: str
+    conditions: str
+    legal_basis: tuple[LegalDoc, ...]
+    submit: Submit
+    sources: tuple[Source, ...]
+    checked_on: dt.date
+    unverified: tuple[str, ...]
+
+    def is_unverified(self, field: str) -> bool:
+        """Whether ``field`` (one of UNVERIFIABLE_FIELDS) is marked as not verified."""
+        if field not in UNVERIFIABLE_FIELDS:
+            raise ValueError(f"unknown field {field!r}; expected one of {', '.join(UNVERIFIABLE_FIELDS)}")
+        return field in self.unverified
+
+    def channel(self, method: str) -> Channel | None:
+        """The channel for ``method`` (one of METHODS), if the procedure offers it."""
+        return next((c for c in self.channels if c.method == method), None)
+
+    def fee_summary(self) -> str:
+        """The fee in one line, per channel when channels differ."""
+        return _per_channel(self.channels, "fee")
+
+    def duration_summary(self) -> str:
+        """The time limit in one line, per channel when channels differ."""
+        return _per_channel(self.channels, "duration")
+
+
+def _per_channel(channels: tuple[Channel, ...], attribute: str) -> str:
+    """"X" when every channel says X, else "Trực tiếp, qua bưu chính: X; trực tuyến: Y"."""
+    groups: dict[str, list[str]] = {}
+    for channel in channels:
+        groups.setdefault(getattr(channel, attribute), []).append(METHOD_LABELS[channel.method])
+    if len(groups) == 1:
+        return next(iter(groups))
+    text = "; ".join(f"{', '.join(methods)}: {value}" for value, methods in groups.items())
+    return text[:1].upper() + text[1:]

@@ -1,0 +1,230 @@
+"""SQLite store: codes, transitions and history, access, drafts, purge, transactions."""
+
+import datetime as dt
+import logging
+import sqlite3
+
+import pytest
+
+from bot.dossiers import states
+from bot.dossiers.states import InvalidTransition
+from bot.dossiers.store import DossierNotFound, DossierStore
+
+ANSWERS = {"full_name": "Nguyễn Thị Hồng Nhung", "personal_id": "001190012345", "phone": "0912345678"}
+
+
+class Clock:
+    def __init__(self, start):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **kw):
+        self.now += dt.timedelta(**kw)
+
+
+@pytest.fixture
+def clock():
+    return Clock(dt.datetime(2026, 2, 12, 3, 0, tzinfo=dt.timezone.utc))
+
+
+@pytest.fixture
+def store(tmp_path, clock):
+    return DossierStore(tmp_path / "dossiers.sqlite", clock=clock)
+
+
+def create(store, conversation="conv-1", phone="0912345678"):
+    return store.create("ho-chieu", conversation, dict(ANSWERS), form_id="TK01", phone=phone)
+
+
+def count(store, table):
+    with sqlite3.connect(store.path) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_codes_are_sequential_per_year(store, clock):
+    assert create(store).code == "HS-2026-000001"
+    assert create(store).code == "HS-2026-000002"
+    clock.now = dt.datetime(2026, 12, 31, 17, 30, tzinfo=dt.timezone.utc)   # 00:30 on 1/1/2027 in Vietnam
+    assert create(store).code == "HS-2027-000001"
+    clock.now = dt.datetime(2026, 12, 31, 16, 0, tzinfo=dt.timezone.utc)
+    assert create(store).code == "HS-2026-000003"
+
+
+def test_new_dossier_is_a_draft_with_its_answers(store):
+    d = create(store)
+    assert d.state == "nhap" and d.state_label == "Nháp"
+    assert d.answers == ANSWERS
+    assert d.phone_last4 == "5678"
+    assert d.form_id == "TK01" and d.procedure_id == "ho-chieu"
+    assert [(e.from_state, e.to_state) for e in store.history(d.code)] == [(None, "nhap")]
+
+
+def test_main_line_of_transitions_is_recorded(store, clock):
+    d = create(store)
+    path = [("da_nop", None), ("da_tiep_nhan", None), ("dang_xu_ly", None),
+            ("can_bo_sung", "Thiếu 1 ảnh 4x6"), ("dang_xu_ly", None), ("co_ket_qua", None),
+            ("da_tra_ket_qua", None)]
+    for to_state, note in path:
+        clock.advance(hours=1)
+        d = store.transition(d.code, to_state, actor="officer:7", note=note,
+                             expected_date=dt.date(2026, 3, 3) if to_state == "da_nop" else None)
+    assert d.state == "da_tra_ket_qua"
+    assert d.expected_date == dt.date(2026, 3, 3)          # kept once set
+    history = store.history(d.code)
+    assert [(e.from_state, e.to_state) for e in history] == \
+        [(None, "nhap"), ("nhap", "da_nop"), ("da_nop", "da_tiep_nhan"), ("da_tiep_nhan", "dang_xu_ly"),
+         ("dang_xu_ly", "can_bo_sung"), ("can_bo_sung", "dang_xu_ly"), ("dang_xu_ly", "co_ket_qua"),
+         ("co_ket_qua", "da_tra_ket_qua")]
+    assert history[4].note == "Thiếu 1 ảnh 4x6" and history[4].actor == "officer:7"
+    assert history[1].at < history[2].at
+
+
+@pytest.mark.parametrize("steps, refused", [
+    ([], "co_ket_qua"),                                   # nhap → co_ket_qua
+    (["da_nop"], "da_tra_ket_qua"),
+    (["da_huy"], "da_nop"),                               # final state
+    (["da_nop", "da_tiep_nhan", "dang_xu_ly", "co_ket_qua"], "da_huy"),
+    ([], "khong_ton_tai"),
+])
+def test_impossible_transitions_are_refused_and_leave_no_trace(store, steps, refused):
+    d = create(store)
+    for s in steps:
+        d = store.transition(d.code, s, actor="officer")
+    before = store.history(d.code)
+    with pytest.raises(InvalidTransition) as err:
+        store.transition(d.code, refused, actor="officer")
+    assert "Không thể chuyển" in str(err.value) or "không tồn tại" in str(err.value)
+    assert store.get(d.code).state == d.state
+    assert store.history(d.code) == before
+
+
+@pytest.mark.parametrize("target, path", [("can_bo_sung", ["da_nop"]), ("tu_choi", ["da_nop"])])
+def test_notes_are_required_for_missing_papers_and_refusals(store, target, path):
+    d = create(store)
+    for s in path:
+        store.transition(d.code, s, actor="officer")
+    with pytest.raises(InvalidTransition, match="cần ghi rõ"):
+        store.transition(d.code, target, actor="officer", note="  ")
+    d = store.transition(d.code, target, actor="officer", note="Lý do cụ thể")
+    assert d.state == target and store.history(d.code)[-1].note == "Lý do cụ thể"
+
+
+def test_transition_table_is_consistent():
+    assert set(states.TRANSITIONS) == set(states.STATES)
+    for source, targets in states.TRANSITIONS.items():
+        assert targets <= set(states.STATES)
+        assert source not in targets
+    for s in states.STATES.values():
+        assert s.label and s.next_steps
+    assert {s for s in states.STATES if states.is_final(s)} == {"da_tra_ket_qua", "tu_choi", "da_huy"}
+    with pytest.raises(InvalidTransition, match="Đã hủy"):
+        states.check_transition("da_huy", "da_nop")
+
+
+def test_unknown_code(store):
+    assert store.get("HS-2026-999999") is None
+    with pytest.raises(DossierNotFound):
+        store.transition("HS-2026-999999", "da_nop", actor="x")
+
+
+def test_access_needs_the_same_conversation_or_the_phone_last4(store):
+    d = create(store, conversation="conv-1", phone="0912 345 678")
+    assert store.get_for(d.code, conversation_id="conv-1").code == d.code
+    assert store.get_for(" " + d.code.lower() + " ", conversation_id="conv-1").code == d.code
+    assert store.get_for(d.code, conversation_id="conv-2") is None
+    assert store.get_for(d.code) is None
+    assert store.get_for(d.code, conversation_id="conv-2", phone_last4="5678").code == d.code
+    assert store.get_for(d.code, phone_last4="5679") is None
+    assert store.get_for(d.code, phone_last4="") is None
+    assert store.get_for(d.code, phone_last4="45678") is None
+    assert store.get_for("HS-2026-999999", conversation_id="conv-1") is None
+    no_phone = create(store, conversation="conv-3", phone=None)
+    assert store.get_for(no_phone.code, phone_last4="5678") is None
+    assert [x.code for x in store.list_for_conversation("conv-1")] == [d.code]
+
+
+def test_drafts_survive_a_restart(tmp_path, clock):
+    path = tmp_path / "d.sqlite"
+    DossierStore(path, clock=clock).save_draft("conv-1", "ho-chieu", {"birth_date": "1990-03-12"},
+                                               current_field="full_name")
+    draft = DossierStore(path, clock=clock).load_draft("conv-1")       # a new process
+    assert draft.answers == {"birth_date": "1990-03-12"}
+    assert draft.procedure_id == "ho-chieu" and draft.current_field == "full_name"
+    store = DossierStore(path, clock=clock)
+    store.save_draft("conv-1", "ho-chieu", {"birth_date": "1990-03-12", "full_name": "A B"}, form_id="TK01")
+    assert store.load_draft("conv-1").form_id == "TK01"
+    assert store.load_draft("conv-2") is None
+    assert store.delete_draft("conv-1") and store.load_draft("conv-1") is None
+
+
+def test_creating_the_dossier_clears_the_draft(store):
+    store.save_draft("conv-1", "ho-chieu", {"x": 1})
+    create(store, conversation="conv-1")
+    assert store.load_draft("conv-1") is None
+
+
+def test_answers_can_change_only_while_a_draft(store):
+    d = create(store)
+    d = store.update_answers(d.code, {**ANSWERS, "full_name": "Lê Văn An"}, phone="0987 654 321")
+    assert d.answers["full_name"] == "Lê Văn An" and d.phone_last4 == "4321"
+    store.transition(d.code, "da_nop", actor="citizen")
+    with pytest.raises(InvalidTransition, match="không sửa được"):
+        store.update_answers(d.code, ANSWERS)
+
+
+def test_purge_removes_old_drafts_only(store, clock):
+    old_draft = create(store, conversation="old")
+    old_submitted = create(store, conversation="old2")
+    store.transition(old_submitted.code, "da_nop", actor="citizen")
+    store.save_draft("old3", "ho-chieu", {"a": 1})
+    clock.advance(days=31)
+    recent = create(store, conversation="new")
+    store.save_draft("new2", "ho-chieu", {"a": 1})
+    assert store.purge_drafts() == 2
+    assert store.get(old_draft.code) is None
+    assert store.history(old_draft.code) == []                          # events went with it
+    assert store.get(old_submitted.code).state == "da_nop"
+    assert store.get(recent.code) is not None
+    assert store.load_draft("old3") is None and store.load_draft("new2") is not None
+    assert create(store).code == "HS-2026-000004"                       # codes are never reused
+    clock.advance(days=10)
+    assert store.purge_drafts(older_than_days=5) == 3
+
+
+def test_a_failure_mid_creation_leaves_nothing_half_written(store, monkeypatch):
+    store.save_draft("conv-1", "ho-chieu", {"birth_date": "1990-03-12"})
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store, "_insert_event", boom)
+    with pytest.raises(RuntimeError):
+        create(store, conversation="conv-1")
+    assert count(store, "dossiers") == 0
+    assert count(store, "dossier_events") == 0
+    assert store.load_draft("conv-1") is not None                        # the draft is still there
+    monkeypatch.undo()
+    assert create(store).code == "HS-2026-000001"                       # the counter did not move
+
+
+def test_a_failure_mid_transition_keeps_the_old_state(store, monkeypatch):
+    d = create(store)
+    monkeypatch.setattr(store, "_insert_event", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
+    with pytest.raises(RuntimeError):
+        store.transition(d.code, "da_nop", actor="citizen", expected_date=dt.date(2026, 3, 3))
+    fresh = store.get(d.code)
+    assert fresh.state == "nhap" and fresh.expected_date is None
+    assert len(store.history(d.code)) == 1
+
+
+def test_logs_carry_no_personal_data(store, caplog):
+    caplog.set_level(logging.DEBUG, logger="bot.dossiers")
+    d = create(store)
+    store.transition(d.code, "da_nop", actor="citizen")
+    store.purge_drafts()
+    text = caplog.text
+    assert d.code in text
+    for secret in ("0912345678", "5678", "001190012345", "Nguyễn"):
+        assert secret not in text
