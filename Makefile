@@ -19,7 +19,7 @@ run: model ## install, train if needed and start the bot on http://localhost:800
 
 validate: install ## check the procedure catalogue and the training data
 	@$(PY) -m procedures validate
-	@$(PY) -m rasa data validate --data nlu_data --domain domain.yml --config config.yml --fail-on-warnings >/dev/null 2>build/validate.log || (cat build/validate.log; exit 1)
+	@$(PY) -m rasa data validate --data nlu_data --domain domain.yml --config config.yml >build/validate.log 2>&1 || (cat build/validate.log; exit 1)
 
 test: model ## install, train if needed, run every test (pytest, Rasa story tests, browser)
 	@$(PY) -m procedures validate

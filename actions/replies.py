@@ -49,8 +49,15 @@ def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+UNVERIFIED = " (chưa xác minh)"
+
+
 def _mark(procedure, field: str) -> str:
-    return " (chưa xác minh)" if procedure.is_unverified(field) else ""
+    return UNVERIFIED if procedure.is_unverified(field) else ""
+
+
+def _with_footer(procedure, body: str) -> str:
+    return body + "\n\n" + footer(procedure, body)
 
 
 def _count(paper) -> str:
@@ -74,15 +81,24 @@ def _paper_line(number: int, paper) -> str:
     return line
 
 
-def footer(procedure) -> str:
-    """Where the answer comes from and when it was checked."""
-    basis = "; ".join(f"{doc.title} {doc.number}".strip() for doc in procedure.legal_basis[:3])
+_DOC_KINDS = ("Luật", "Nghị định", "Thông tư", "Quyết định", "Nghị quyết", "Pháp lệnh")
+
+
+def short_reference(doc) -> str:
+    """A legal document as citizens see it cited: "Thông tư 31/2023/TT-BCA"."""
+    kind = next((k for k in _DOC_KINDS if doc.title.startswith(k)), "")
+    return f"{kind} {doc.number}".strip() if doc.number else doc.title
+
+
+def footer(procedure, body: str = "") -> str:
+    """Where the answer comes from and when it was checked (and a warning if ``body`` has unverified values)."""
+    basis = "; ".join(short_reference(doc) for doc in procedure.legal_basis[:3])
     checked = procedure.checked_on.strftime("%d/%m/%Y") if procedure.checked_on else "không rõ"
     lines = []
     if basis:
         lines.append(f"Căn cứ: {basis}.")
     lines.append(f"Cập nhật ngày {checked}.")
-    if procedure.unverified:
+    if UNVERIFIED in body:
         lines.append(UNVERIFIED_NOTE)
     return "\n".join(lines)
 
@@ -93,7 +109,7 @@ def papers_text(procedure) -> str:
         if len(procedure.papers) > 1 or group.case:
             lines.append(f"\n• {group.case}:")
         lines.extend(_paper_line(i, p) for i, p in enumerate(group.items, 1))
-    return "\n".join(lines) + "\n\n" + footer(procedure)
+    return _with_footer(procedure, "\n".join(lines))
 
 
 def _per_channel(procedure, attribute: str) -> list[str]:
@@ -108,13 +124,13 @@ def _per_channel(procedure, attribute: str) -> list[str]:
 def fee_text(procedure) -> str:
     lines = [f"Lệ phí — {procedure.name}{_mark(procedure, 'fee')}:"]
     lines += [f"• {line}" for line in _per_channel(procedure, "fee")]
-    return "\n".join(lines) + "\n\n" + footer(procedure)
+    return _with_footer(procedure, "\n".join(lines))
 
 
 def duration_text(procedure) -> str:
     lines = [f"Thời gian giải quyết — {procedure.name}{_mark(procedure, 'duration')}:"]
     lines += [f"• {line}" for line in _per_channel(procedure, "duration")]
-    return "\n".join(lines) + "\n\n" + footer(procedure)
+    return _with_footer(procedure, "\n".join(lines))
 
 
 def level_text(procedure) -> str:
@@ -143,7 +159,7 @@ def where_text(procedure) -> str:
         f"• Cơ quan: {procedure.agency} ({level_text(procedure)})",
     ]
     lines += [f"• {way}" for way in submit_ways(procedure)]
-    return "\n".join(lines) + "\n\n" + footer(procedure)
+    return _with_footer(procedure, "\n".join(lines))
 
 
 def how_text(procedure) -> str:
@@ -151,7 +167,7 @@ def how_text(procedure) -> str:
     lines += [f"{i}. {step}" for i, step in enumerate(procedure.steps, 1)]
     lines.append("\nCách nộp:")
     lines += [f"• {way}" for way in submit_ways(procedure)]
-    return "\n".join(lines) + "\n\n" + footer(procedure)
+    return _with_footer(procedure, "\n".join(lines))
 
 
 def overview_text(procedure) -> str:
@@ -164,7 +180,7 @@ def overview_text(procedure) -> str:
     ]
     if procedure.conditions:
         lines.append(f"• Điều kiện: {procedure.conditions}")
-    return "\n".join(lines) + "\n\n" + footer(procedure) + "\n\nBạn muốn biết thêm gì?"
+    return _with_footer(procedure, "\n".join(lines)) + "\n\nBạn muốn biết thêm gì?"
 
 
 ANSWERS = {

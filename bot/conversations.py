@@ -46,8 +46,10 @@ class Router:
                      title: str | None = None, channel: str = "web") -> list[dict]:
         """Process one message and return the replies (already stored)."""
         valid_conversation_id(conversation_id)
-        payload = payload if isinstance(payload, str) and payload.startswith("/") and len(payload) <= 500 else None
         text = (text or "") if isinstance(text, (str, type(None))) else str(text)
+        if isinstance(payload, str) and not payload.startswith("/"):
+            text, payload = payload, None  # a button that answers with plain text (e.g. "Nữ")
+        payload = payload if isinstance(payload, str) and len(payload) <= 500 else None
         shown = (title or "") if payload else text.strip()
         message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload, status="pending")
         local = None if payload else self._local_answer(text)

@@ -74,7 +74,8 @@ def wait_until_idle(page):
 
 
 def wait_for_greeting(page):
-    greeting = bot_messages(page).first
+    """The greeting is one or more bot messages; returns the one with the procedure buttons."""
+    greeting = bot_messages(page).filter(has=page.get_by_role("button")).first
     expect(greeting).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     expect(greeting.get_by_role("button").first).to_be_visible()
     wait_until_idle(page)
@@ -119,7 +120,7 @@ def test_conversation_survives_reload(chat_page):
     page.reload()
     expect(page.locator(".msg")).to_have_count(len(shown), timeout=REPLY_TIMEOUT_MS)
     assert transcript(page) == shown
-    expect(bot_messages(page).first.get_by_role("button").first).to_be_visible()
+    expect(bot_messages(page).get_by_role("button").first).to_be_visible()
     assert page.js_errors == []
 
     SCREENS_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,9 @@
 """Form definitions (procedures/forms/*.yml) and the one-question-at-a-time session.
 
-See the package docstring (``bot.dossiers``) for the YAML schema and the API.
+See the package docstring (``bot.dossiers``) for the YAML schema and the API. Two more keys:
+``pdf: false`` marks a form that is never printed (``Form.has_pdf``; title, legal_basis and
+signatures are then optional), and ``procedures: ["*"]`` makes a form the fallback of every
+procedure that no other form lists (the generic contact form, procedures/forms/lien-he.yml).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .validators import FieldError
 
 __all__ = [
     "FIELD_TYPES", "FormDefinitionError", "Field", "Section", "Signature", "Form",
-    "load_form", "load_forms", "default_forms", "FORMS_DIR", "FormSession",
+    "load_form", "load_forms", "default_forms", "FORMS_DIR", "FormSession", "ANY_PROCEDURE",
 ]
 
 FORMS_DIR = Path(__file__).resolve().parents[2] / "procedures" / "forms"
@@ -39,6 +42,8 @@ FIELD_TYPES: dict[str, Callable[..., Any]] = {
 }
 MASKED_TYPES = {"personal_id", "phone"}
 CONTACT_PHONE_KEY = "phone"
+# ``procedures: ["*"]``: the form of every procedure that has no form of its own.
+ANY_PROCEDURE = "*"
 
 # What a citizen types to leave an optional field empty (compared after fold()).
 SKIP_WORDS = {"khong", "khong co", "ko", "k", "bo qua", "chua co", "khong biet", "khong ro",
@@ -131,11 +136,12 @@ class Form:
     id: str
     code: Optional[str]  # printed form code ("TK01"); None for forms without one
     name: str          # short name for chat ("Tờ khai đề nghị cấp hộ chiếu phổ thông")
-    title: str         # printed title, in capitals as on the paper form
+    title: str         # printed title, in capitals as on the paper form ("" when has_pdf is False)
     legal_basis: str
-    procedures: tuple[str, ...]
+    procedures: tuple[str, ...]   # catalogue ids, or ("*",) for the generic form
     sections: tuple[Section, ...]
     signatures: tuple[Signature, ...]
+    has_pdf: bool = True   # False (YAML ``pdf: false``): contact data only, nothing to print
     subtitle: Optional[str] = None
     addressee_field: Optional[str] = None
     declaration: Optional[str] = None
@@ -148,6 +154,11 @@ class Form:
     @property
     def fields(self) -> tuple[Field, ...]:
         return tuple(f for s in self.sections for f in s.fields)
+
+    @property
+    def is_generic(self) -> bool:
+        """Whether this form serves every procedure without a form of its own."""
+        return ANY_PROCEDURE in self.procedures
 
     def field(self, key: str) -> Field:
         for f in self.fields:
@@ -227,7 +238,18 @@ def _check_references(form: Form, where: str) -> None:
 
 _FORM_KEYS = {"id", "code", "name", "title", "subtitle", "legal_basis", "procedures", "sections",
               "signatures", "addressee_field", "declaration", "photo", "case", "prefill", "notes",
-              "checklist"}
+              "checklist", "pdf"}
+_REQUIRED_KEYS = ("id", "name", "procedures", "sections")
+_PRINT_KEYS = ("title", "legal_basis", "signatures")   # required when the form is printed (pdf: true)
+
+
+def _procedures(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(p, str) and p.strip() for p in raw):
+        raise FormDefinitionError(f"{where}: procedures must be a list of catalogue ids")
+    if ANY_PROCEDURE in raw and len(raw) > 1:
+        raise FormDefinitionError(f"{where}: '{ANY_PROCEDURE}' (every other procedure) must be alone "
+                                  "in procedures")
+    return tuple(raw)
 
 
 def _checklist_rules(raw: Any, where: str) -> tuple[dict, ...]:
@@ -247,7 +269,12 @@ def load_form(path: Path | str) -> Form:
     path = Path(path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     where = path.name
-    for key in ("id", "name", "title", "legal_basis", "procedures", "sections", "signatures"):
+    if not isinstance(raw, Mapping):
+        raise FormDefinitionError(f"{where}: not a form definition")
+    has_pdf = raw.get("pdf", True)
+    if not isinstance(has_pdf, bool):
+        raise FormDefinitionError(f"{where}: pdf must be true or false")
+    for key in _REQUIRED_KEYS + (_PRINT_KEYS if has_pdf else ()):
         if not raw.get(key):
             raise FormDefinitionError(f"{where}: missing {key}")
     if set(raw) - _FORM_KEYS:
@@ -262,9 +289,10 @@ def load_form(path: Path | str) -> Form:
                 fields=tuple(_field(f, where) for f in s["fields"]),
                 pdf_table=s.get("pdf_table"))
         for s in raw["sections"])
-    signatures = tuple(Signature(**s) for s in raw["signatures"])
-    form = Form(id=raw["id"], code=raw.get("code"), name=raw["name"], title=raw["title"], legal_basis=raw["legal_basis"],
-                procedures=tuple(raw["procedures"]), sections=sections, signatures=signatures,
+    signatures = tuple(Signature(**s) for s in raw.get("signatures") or ())
+    form = Form(id=raw["id"], code=raw.get("code"), name=raw["name"], title=raw.get("title") or "",
+                legal_basis=raw.get("legal_basis") or "", procedures=_procedures(raw["procedures"], where),
+                sections=sections, signatures=signatures, has_pdf=has_pdf,
                 subtitle=raw.get("subtitle"), addressee_field=raw.get("addressee_field"),
                 declaration=raw.get("declaration"), photo=raw.get("photo"), case=case,
                 prefill=dict(raw.get("prefill") or {}), notes=tuple(raw.get("notes") or ()),
@@ -306,6 +334,9 @@ def _words(text: str) -> list[str]:
 class FormSession:
     """Drives one procedure's form(s) through a dialogue. Stateless: answers live with the caller.
 
+    The forms are those listing ``procedure_id``; when none does, the generic ones
+    (``procedures: ["*"]``). ``KeyError`` when there is neither.
+
     ``answers`` is a plain JSON-friendly dict {field key: value}; ``None`` means "asked,
     left empty". Dates are stored as ISO strings ("1990-03-12").
     """
@@ -314,7 +345,8 @@ class FormSession:
                  today: Optional[dt.date] = None):
         all_forms = default_forms() if forms is None else forms
         self.procedure_id = procedure_id
-        self.forms = [f for f in all_forms.values() if procedure_id in f.procedures]
+        self.forms = [f for f in all_forms.values() if procedure_id in f.procedures] or \
+            [f for f in all_forms.values() if f.is_generic]
         if not self.forms:
             raise KeyError(f"no form for procedure {procedure_id!r}")
         self._today = today

@@ -6,7 +6,7 @@ aliases makes it recognisable after a rebuild, with no new training examples.
 
 Matching is done on folded text: longest alias first, on word boundaries. Words the
 model tagged as a procedure but that match no alias exactly are resolved fuzzily
-(typos such as "ho chiue").
+(typos such as "ho chiue"): windows of at least 8 letters, same first letter, similarity ≥ 0.84.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Iterable, Mapping
 from bot.vntext import fold, normalize
 
 FUZZY_CUTOFF = 0.84
-_MIN_FUZZY_LEN = 5
+_MIN_FUZZY_LEN = 8  # shorter windows match everyday words ("ban la" ~ "bang lai")
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class ProcedureIndex:
         return found
 
     def _fuzzy(self, folded: str, words: int | None = None) -> str | None:
-        pool = self._by_words.get(words or len(folded.split()), [])
+        pool = [p for p in self._by_words.get(words or len(folded.split()), []) if p[0] == folded[:1]]
         best = difflib.get_close_matches(folded, pool, n=1, cutoff=FUZZY_CUTOFF)
         return self.phrases[best[0]] if best else None
 

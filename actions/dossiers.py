@@ -1,0 +1,322 @@
+"""Draft dossiers in chat: fill the procedure's form one question at a time, confirm,
+create the dossier (code, checklist, fee, expected date, PDF link) and check its status.
+
+While a draft is open (slot ``dossier_active``), every message goes to
+``action_dossier_step`` (see nlu_data/rules/dossiers.yml), which handles, in order:
+cancel ("hủy", "thôi"), edit ("sửa ngày sinh"), the confirmation, a question in the
+middle ("lệ phí bao nhiêu?" is answered and the form resumes), and the answer itself.
+The draft lives in the app's SQLite database after every answer, so a restart loses
+nothing already answered.
+
+```mermaid
+stateDiagram-v2
+    [*] --> asking: start_dossier
+    asking --> asking: valid answer / error + ask again / question answered
+    asking --> confirming: last answer
+    confirming --> asking: "sửa …"
+    confirming --> [*]: xác nhận → dossier HS-YYYY-NNNNNN
+    asking --> paused: "hủy" / "thôi" (draft kept)
+    paused --> asking: start_dossier ("tiếp tục hồ sơ")
+```
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import lru_cache
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import replies
+from actions.base import PROCEDURE, BaseAction, latest_intent, latest_text, mentioned_procedures, popular_procedures
+from bot import settings
+from bot.dossiers import (
+    DossierStore, FieldError, FormSession, add_working_days, checklist, format_checklist, make_pdf_token,
+)
+from bot.vntext import fold
+
+ACTIVE = "dossier_active"
+CONFIRM = "__confirm__"
+# Compared without diacritics, so "dừng" is not here: it folds like "đúng" (yes).
+_CANCEL = {"huy", "thoi", "dung lai", "thoi khong lam nua", "khong lam nua", "huy ho so", "thoi khoi",
+           "tam dung", "de sau", "thoi de sau", "huy bo", "stop", "cancel"}
+_EDIT = re.compile(r"^(sua|doi|thay doi|chinh|chinh sua|nhap lai)\b\s*(.*)$")
+_CONFIRM_WORDS = {"xac nhan", "dung", "dung roi", "ok", "dong y", "chinh xac", "co", "u", "uh", "vang", "da dung"}
+_QUESTION = re.compile(r"\?|\b(gi|bao nhieu|bao lau|o dau|the nao|nhu the nao|khong)\s*\??$")
+_CODE = re.compile(r"\bHS[\s-]?(\d{4})[\s-]?(\d{1,6})\b", re.IGNORECASE)
+_LAST4 = re.compile(r"(?<![\d-])(\d{4})(?!\d)")
+
+
+@lru_cache(maxsize=4)
+def _store_at(path: str) -> DossierStore:
+    return DossierStore(path)
+
+
+def dossier_store() -> DossierStore:
+    """The dossier store in the app's SQLite database (BOT_DATA_DIR/bot.db)."""
+    return _store_at(str(settings.load().app_db))
+
+
+def pdf_link(code: str) -> str:
+    config = settings.load()
+    token = make_pdf_token(code, config.secret(), ttl=config.pdf_link_hours * 3600)
+    return f"{config.link_base}/dossiers/pdf/{token}"
+
+
+def _date(value: dt.date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else "chưa xác định"
+
+
+def _working_days(procedure) -> int | None:
+    days = [c.working_days for c in procedure.channels if c.working_days]
+    return days[0] if days else None
+
+
+def _public(answers: dict) -> dict:
+    """Answers without the dialogue's own bookkeeping keys."""
+    return {k: v for k, v in answers.items() if not k.startswith("_")}
+
+
+def _ask(dispatcher: CollectingDispatcher, session: FormSession, answers: dict, field, prefix: str = "") -> None:
+    done, total = session.progress(_public(answers))
+    counter = f" ({done + 1}/{total})" if total else ""
+    text = f"{prefix}{field.question()}{counter}"
+    if field.why:
+        text += f"\nVì sao cần: {field.why}"
+    buttons = [{"title": c, "payload": c} for c in field.choices] if field.choices else []
+    dispatcher.utter_message(text=text, buttons=buttons)
+
+
+class ActionStartDossier(BaseAction):
+    """Starts (or resumes) a draft dossier for the procedure the citizen named."""
+
+    def name(self) -> str:
+        return "action_start_dossier"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        store = dossier_store()
+        draft = store.load_draft(tracker.sender_id)
+        mention = mentioned_procedures(tracker, self.catalogue)
+        procedure_id = mention.ids[0] if len(mention.ids) == 1 else None
+        if procedure_id is None and not mention.ids and draft is not None:
+            procedure_id = draft.procedure_id  # "tiếp tục hồ sơ"
+        procedure_id = procedure_id or (tracker.get_slot(PROCEDURE) if not mention.ids else None)
+        procedure = self.catalogue.get(procedure_id) if procedure_id else None
+        if procedure is None:
+            candidates = [self.catalogue.get(p) for p in mention.ids] or popular_procedures(self.catalogue)
+            dispatcher.utter_message(text="Bạn muốn chuẩn bị hồ sơ cho thủ tục nào?",
+                                     buttons=replies.procedure_buttons(candidates, "start_dossier"))
+            return []
+        session = FormSession(procedure.id)
+        if draft is not None and draft.procedure_id == procedure.id:
+            answers = dict(draft.answers)
+            prefix = "Mình tiếp tục hồ sơ bạn đang làm dở.\n\n"
+        else:
+            answers = {}
+            prefix = self._intro(procedure, session)
+            if draft is not None:
+                old = self.catalogue.get(draft.procedure_id)
+                prefix = f"(Hồ sơ nháp {old.short_name if old else ''} đang làm dở đã được thay bằng hồ sơ mới.)\n" + prefix
+        return _continue(dispatcher, store, tracker.sender_id, procedure, session, answers, prefix)
+
+    @staticmethod
+    def _intro(procedure, session: FormSession) -> str:
+        forms = {f.name + (f" (mẫu {f.code})" if f.code else "") for f in session.forms}
+        has_pdf = any(f.code for f in session.forms)
+        days = settings.load().draft_retention_days
+        what = (f"điền sẵn {' hoặc '.join(sorted(forms))}" if has_pdf
+                else "lập danh sách giấy tờ và mã hồ sơ để bạn theo dõi")
+        return (f"Mình sẽ giúp bạn chuẩn bị hồ sơ {procedure.name}. Mình hỏi lần lượt từng thông tin để {what}; "
+                "cuối cùng bạn kiểm tra lại, mình gửi mã hồ sơ, danh sách giấy tờ cần mang theo"
+                f"{' và tờ khai PDF để in, ký' if has_pdf else ''}.\n"
+                f"Thông tin chỉ dùng để chuẩn bị hồ sơ; hồ sơ nháp không nộp sẽ tự xóa sau {days} ngày.\n"
+                "Bất cứ lúc nào bạn có thể gõ \"sửa <mục>\" (ví dụ \"sửa ngày sinh\") hoặc \"hủy\" để dừng.\n\n")
+
+
+def _continue(dispatcher, store: DossierStore, conversation_id: str, procedure, session: FormSession,
+              answers: dict, prefix: str = "") -> list[dict[str, Any]]:
+    """Ask the next question, or show the summary to confirm when every question is answered."""
+    field = session.next_field(_public(answers))
+    if field is None:
+        answers["_confirm"] = True
+        store.save_draft(conversation_id, procedure.id, answers, current_field=CONFIRM)
+        summary = session.summary(_public(answers), masked=False)
+        dispatcher.utter_message(
+            text=f"{prefix}Bạn kiểm tra lại thông tin:\n{summary}\n\nNếu đúng, bạn bấm \"Xác nhận\".",
+            buttons=[{"title": "Xác nhận", "payload": "/affirm"}, {"title": "Sửa thông tin", "payload": "/deny"},
+                     {"title": "Tạm dừng", "payload": "hủy"}])
+    else:
+        store.save_draft(conversation_id, procedure.id, answers, current_field=field.key)
+        _ask(dispatcher, session, answers, field, prefix)
+    return [SlotSet(ACTIVE, True), SlotSet(PROCEDURE, procedure.id)]
+
+
+class ActionDossierStep(BaseAction):
+    """Handles one message while a draft dossier is open."""
+
+    def name(self) -> str:
+        return "action_dossier_step"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        store = dossier_store()
+        conversation_id = tracker.sender_id
+        draft = store.load_draft(conversation_id)
+        if draft is None:
+            dispatcher.utter_message(text="Hiện bạn không có hồ sơ nháp nào đang làm. Bạn muốn làm thủ tục gì?",
+                                     buttons=replies.procedure_buttons(popular_procedures(self.catalogue),
+                                                                       "start_dossier"))
+            return [SlotSet(ACTIVE, False)]
+        procedure = self.catalogue.get(draft.procedure_id)
+        session = FormSession(draft.procedure_id)
+        answers = dict(draft.answers)
+        text = latest_text(tracker).strip()
+        folded = fold(text).strip(" .!")
+        intent = latest_intent(tracker)
+
+        if folded in _CANCEL or text.lower().strip(" .!") == "dừng":
+            return self._pause(dispatcher, procedure, answers)
+        edit = _EDIT.match(folded)
+        if edit or (draft.current_field == CONFIRM and intent == "deny"):
+            return self._edit(dispatcher, store, conversation_id, procedure, session, answers,
+                              edit.group(2) if edit else "")
+        if draft.current_field == CONFIRM:
+            if intent == "affirm" or folded in _CONFIRM_WORDS:
+                return self._create(dispatcher, store, conversation_id, procedure, session, answers)
+            if self._is_question(tracker, folded):
+                return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session, answers)
+            return _continue(dispatcher, store, conversation_id, procedure, session, answers,
+                             "Bạn bấm \"Xác nhận\" nếu thông tin đã đúng, hoặc gõ \"sửa <mục>\" để sửa.\n\n")
+        field = session.next_field(_public(answers)) if draft.current_field is None else \
+            session._field(draft.current_field, session.effective_answers(_public(answers)))
+        looks_like_question = self._is_question(tracker, folded)
+        if looks_like_question and field.type in ("text", "address", "choice"):
+            return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session, answers)
+        try:
+            new = session.apply_answer(field.key, text, _public(answers))
+        except FieldError as error:
+            if looks_like_question:
+                return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session, answers)
+            dispatcher.utter_message(text=f"{error.message}\nBạn nhập lại giúp mình nhé.")
+            return [SlotSet(ACTIVE, True)]
+        new.update({k: v for k, v in answers.items() if k.startswith("_")})
+        return _continue(dispatcher, store, conversation_id, procedure, session, new)
+
+    @staticmethod
+    def _is_question(tracker: Tracker, folded: str) -> bool:
+        intent = tracker.latest_message.get("intent") or {}
+        asks = intent.get("name") in replies.ANSWERS and (intent.get("confidence") or 0) >= 0.7
+        return asks and bool(_QUESTION.search(folded))
+
+    def _answer_question(self, dispatcher, tracker, store, conversation_id, procedure, session, answers):
+        mention = mentioned_procedures(tracker, self.catalogue)
+        about = self.catalogue.get(mention.ids[0]) if mention.ids else procedure
+        dispatcher.utter_message(text=replies.answer_text(latest_intent(tracker), about))
+        return _continue(dispatcher, store, conversation_id, procedure, session, answers, "Quay lại hồ sơ của bạn:\n")
+
+    def _pause(self, dispatcher, procedure, answers) -> list[dict[str, Any]]:
+        kept = len(_public(answers))
+        days = settings.load().draft_retention_days
+        if kept:
+            text = (f"Đã tạm dừng hồ sơ {procedure.short_name}. Mình giữ lại {kept} thông tin bạn đã trả lời "
+                    f"(tự xóa sau {days} ngày); chưa có hồ sơ nào được tạo. Khi muốn làm tiếp, bạn nhắn "
+                    "\"tiếp tục hồ sơ\".")
+        else:
+            text = f"Đã dừng. Bạn chưa nhập thông tin nào nên không có gì được lưu."
+        dispatcher.utter_message(text=text)
+        return [SlotSet(ACTIVE, False)]
+
+    def _edit(self, dispatcher, store, conversation_id, procedure, session, answers, words: str):
+        public = _public(answers)
+        fields = session.find_fields(words, public) if words else []
+        if len(fields) == 1:
+            field = fields[0]
+            store.save_draft(conversation_id, procedure.id, answers, current_field=field.key)
+            _ask(dispatcher, session, answers, field, f"Sửa \"{field.label}\":\n")
+            return [SlotSet(ACTIVE, True)]
+        form = session.form_for(session.effective_answers(public))
+        options = fields or [f for f in (form.fields if form else []) if f.key in public]
+        dispatcher.utter_message(text="Bạn muốn sửa mục nào?",
+                                 buttons=[{"title": f.label, "payload": f"sửa {f.label}"} for f in options[:12]])
+        return [SlotSet(ACTIVE, True)]
+
+    def _create(self, dispatcher, store, conversation_id, procedure, session, answers):
+        public = _public(answers)
+        form = session.form_for(session.effective_answers(public))
+        dossier = store.create(procedure.id, conversation_id, public, form_id=form.id, phone=public.get("phone"))
+        items = checklist(procedure, public)
+        days = _working_days(procedure)
+        lines = [f"Đã tạo hồ sơ nháp {dossier.code} — {procedure.name}.", "", format_checklist(items), "",
+                 f"Lệ phí: {procedure.fee_summary()}",
+                 f"Thời gian giải quyết: {procedure.duration_summary()}"]
+        if days:
+            lines.append(f"Nếu nộp hôm nay, dự kiến có kết quả ngày {_date(add_working_days(dt.date.today(), days))}.")
+        if getattr(form, "has_pdf", bool(form.code)):
+            hours = settings.load().pdf_link_hours
+            lines += ["", f"Tờ khai điền sẵn (PDF, in ra và ký): {pdf_link(dossier.code)}",
+                      f"(Liên kết dùng được trong {hours} giờ.)"]
+        ways = replies.submit_ways(procedure)
+        if ways:
+            lines += ["", "Nộp hồ sơ:"] + [f"• {w}" for w in ways]
+        lines += ["", f"Để xem tình trạng hồ sơ, bạn nhắn: \"hồ sơ {dossier.code} đến đâu rồi\"."]
+        dispatcher.utter_message(text="\n".join(lines))
+        return [SlotSet(ACTIVE, False)]
+
+
+class ActionCheckStatus(BaseAction):
+    """Tells the state of a dossier to its owner (same chat, or the last 4 digits of the phone)."""
+
+    def name(self) -> str:
+        return "action_check_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        store = dossier_store()
+        text = latest_text(tracker)
+        found = _CODE.search(text)
+        if not found:
+            return self._list_own(dispatcher, store, tracker.sender_id)
+        code = f"HS-{found.group(1)}-{int(found.group(2)):06d}"
+        rest = text[:found.start()] + " " + text[found.end():]
+        last4 = _LAST4.search(rest)
+        dossier = store.get_for(code, conversation_id=tracker.sender_id,
+                                phone_last4=last4.group(1) if last4 else None)
+        if dossier is None:
+            if last4:
+                dispatcher.utter_message(text=f"Không tìm thấy hồ sơ {code}, hoặc 4 số cuối điện thoại không khớp. "
+                                              "Bạn kiểm tra lại giúp mình nhé.")
+            else:
+                dispatcher.utter_message(text=f"Để bảo vệ thông tin cá nhân, bạn gửi giúp mình mã hồ sơ kèm 4 số cuối "
+                                              f"số điện thoại đã đăng ký, ví dụ: \"{code} 6789\".")
+            return []
+        dispatcher.utter_message(text=self._status_text(store, dossier, own=dossier.conversation_id == tracker.sender_id))
+        return []
+
+    def _status_text(self, store: DossierStore, dossier, own: bool) -> str:
+        procedure = self.catalogue.get(dossier.procedure_id)
+        history = store.history(dossier.code)
+        last = history[-1] if history else None
+        lines = [f"Hồ sơ {dossier.code} — {procedure.name if procedure else dossier.procedure_id}",
+                 f"Trạng thái: {dossier.state_label}"
+                 + (f" (cập nhật {last.at.astimezone().strftime('%H:%M %d/%m/%Y')})" if last else "")]
+        if last and last.note:
+            lines.append(f"Ghi chú: {last.note}")
+        lines.append(f"Bước tiếp theo: {dossier.next_steps}")
+        if dossier.expected_date:
+            lines.append(f"Dự kiến có kết quả: {_date(dossier.expected_date)} (đã trừ ngày nghỉ, lễ, Tết).")
+        if own and dossier.state == "nhap":
+            lines.append(f"Tờ khai điền sẵn: {pdf_link(dossier.code)}")
+        return "\n".join(lines)
+
+    def _list_own(self, dispatcher, store: DossierStore, conversation_id: str) -> list[dict[str, Any]]:
+        own = store.list_for_conversation(conversation_id)
+        if not own:
+            dispatcher.utter_message(text="Bạn gửi giúp mình mã hồ sơ (dạng HS-2026-000123) kèm 4 số cuối số điện "
+                                          "thoại đã đăng ký để mình tra cứu nhé.")
+            return []
+        lines = ["Hồ sơ của bạn:"] + [f"• {d.code}: {d.state_label}" for d in own[:10]]
+        buttons = [{"title": d.code, "payload": f"hồ sơ {d.code} đến đâu rồi"} for d in own[:5]]
+        dispatcher.utter_message(text="\n".join(lines), buttons=buttons)
+        return []

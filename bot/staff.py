@@ -1,0 +1,242 @@
+"""Staff operations on dossiers: one function per operation, shared by the CLI and the HTTP API.
+
+    from bot import settings, staff
+    config = settings.load()
+    staff.change_state(config, "HS-2026-000123", "da_tiep_nhan", actor="canbo:lan", note="…")
+    staff.show(config, "HS-2026-000123")        # dict: dossier + history, ID/phone numbers masked
+    staff.list_dossiers(config, state="da_nop")  # [dict], newest change first
+    staff.purge(config)                          # drafts older than DRAFT_RETENTION_DAYS
+    staff.dossier_pdf(config, "HS-2026-000123")  # bytes of the filled form, or None
+
+``change_state`` raises ``InvalidTransition`` (Vietnamese message) for a change the life
+cycle forbids and ``DossierNotFound`` for an unknown code; nothing is recorded then.
+After a change the citizen is told in their conversation: an outgoing message in the app's
+message store (the web chat polls its history) and ``deliver_to_channel`` for other channels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import sqlite3
+from typing import Any, Optional
+
+from bot.dossiers import (STATES, DossierNotFound, DossierStore, InvalidTransition, add_working_days, checklist,
+                          render_pdf, states)
+from bot.dossiers.forms import MASKED_TYPES, Form, FormSession, default_forms
+from bot.dossiers.masking import mask
+from bot.dossiers.store import VN_TZ, Dossier, normalise_code
+from bot.dossiers.validators import format_date
+from bot.settings import Settings
+from bot.store import MessageStore
+from procedures import Procedure, default_catalogue
+
+__all__ = ["change_state", "show", "list_dossiers", "purge", "notification_text", "deliver_to_channel",
+           "describe", "dossier_pdf", "form_of", "procedure_of", "expected_working_days", "DossierNotFound", "InvalidTransition",
+           "UnknownState"]
+
+log = logging.getLogger(__name__)
+DEFAULT_CHANNEL = "web"
+# States in which the citizen still waits for the result: the expected date is worth repeating.
+_WAITING = {"da_nop", "da_tiep_nhan", "dang_xu_ly"}
+
+
+class UnknownState(ValueError):
+    """A state id that does not exist (message in Vietnamese)."""
+
+
+def _check_state(state: str) -> None:
+    if state not in STATES:
+        known = ", ".join(f"{s} ({STATES[s].label})" for s in STATES)
+        raise UnknownState(f"Trạng thái không tồn tại: “{state}”. Các trạng thái: {known}.")
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(VN_TZ).date()
+
+
+# --- lookups ----------------------------------------------------------------------------------
+
+def procedure_of(dossier: Dossier) -> Optional[Procedure]:
+    return default_catalogue().get(dossier.procedure_id)
+
+
+def form_of(dossier: Dossier) -> Optional[Form]:
+    """The form the dossier was filled in: its ``form_id``, else the one its answers select."""
+    form = default_forms().get(dossier.form_id) if dossier.form_id else None
+    if form is not None:
+        return form
+    try:
+        return FormSession(dossier.procedure_id).form_for(dossier.answers)
+    except (KeyError, LookupError):
+        return None
+
+
+def expected_working_days(procedure: Optional[Procedure]) -> Optional[int]:
+    """Working days to settle: the in-person channel's, else the first channel that has a count."""
+    if procedure is None:
+        return None
+    direct = procedure.channel("truc_tiep")
+    if direct is not None and direct.working_days is not None:
+        return direct.working_days
+    return next((c.working_days for c in procedure.channels if c.working_days is not None), None)
+
+
+# --- the citizen's notification ---------------------------------------------------------------
+
+def notification_text(dossier: Dossier, note: Optional[str] = None) -> str:
+    """What the citizen reads after a state change: code, procedure, state, note, next steps, date.
+
+    Only things the citizen already has (no ID or phone numbers, no form answers).
+    """
+    procedure = procedure_of(dossier)
+    name = procedure.name if procedure else dossier.procedure_id
+    lines = [f"Hồ sơ {dossier.code} ({name}) đã chuyển sang trạng thái: {dossier.state_label}."]
+    if note and note.strip():
+        lines.append(f"Ghi chú: {note.strip()}")
+    lines.append(f"Bước tiếp theo: {dossier.next_steps}")
+    if dossier.expected_date and dossier.state in _WAITING:
+        lines.append(f"Dự kiến có kết quả: {format_date(dossier.expected_date)}.")
+    return "\n".join(lines)
+
+
+def deliver_to_channel(conversation_id: str, channel: str, text: str) -> None:
+    """Push ``text`` to a conversation on a channel that does not poll (hook, no-op for now).
+
+    The message is already in the app's message store, which is all the web chat needs
+    (it polls the conversation history). The Telegram / Zalo adapters (channels issue)
+    replace this with a real send for their channel; it must not raise: a failed
+    delivery is logged, the stored message stays.
+    """
+    return None
+
+
+def _last_channel(messages: MessageStore, conversation_id: str) -> str:
+    history = messages.history(conversation_id)
+    return history[-1]["channel"] if history else DEFAULT_CHANNEL
+
+
+def _notify(messages: MessageStore, dossier: Dossier, note: Optional[str]) -> None:
+    text = notification_text(dossier, note)
+    channel = _last_channel(messages, dossier.conversation_id)
+    messages.add(dossier.conversation_id, "out", text, channel=channel)
+    try:
+        deliver_to_channel(dossier.conversation_id, channel, text)
+    except Exception:  # noqa: BLE001 — delivery is best effort; the message is stored
+        log.exception("dossier %s: delivery to %s failed", dossier.code, channel)
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+def change_state(config: Settings, code: str, to_state: str, actor: str, note: Optional[str] = None, *,
+                 today: Optional[dt.date] = None, messages: Optional[MessageStore] = None) -> Dossier:
+    """Move dossier ``code`` to ``to_state`` on behalf of ``actor`` (a staff id), then tell the citizen.
+
+    Entering ``da_nop`` sets the expected date from the catalogue's working days.
+    ``messages`` is the app's open message store (a new one on ``config.app_db`` if None).
+    """
+    _check_state(to_state)
+    note = (note or "").strip() or None
+    store = DossierStore(config.app_db)
+    current = store.get(code)
+    if current is None:
+        raise DossierNotFound(normalise_code(code))
+    expected = None
+    if to_state == "da_nop":
+        days = expected_working_days(procedure_of(current))
+        expected = add_working_days(today or _today(), days) if days is not None else None
+    dossier = store.transition(current.code, to_state, actor=actor, note=note, expected_date=expected)
+    _notify(messages or MessageStore(config.app_db), dossier, note)
+    return dossier
+
+
+def _answers_view(dossier: Dossier) -> list[dict]:
+    """The answers as staff see them: label and display value, ID and phone numbers masked."""
+    form = form_of(dossier)
+    if form is None:
+        personal = lambda key: any(kind in key for kind in MASKED_TYPES)  # noqa: E731  (phone, *_personal_id)
+        return [{"key": k, "label": k, "value": mask(v) if personal(k) else v}
+                for k, v in dossier.answers.items() if v not in (None, "")]
+    view = []
+    for f in form.fields:
+        value = dossier.answers.get(f.key)
+        if value not in (None, ""):
+            view.append({"key": f.key, "label": f.label, "value": f.display(value, masked=True)})
+    return view
+
+
+def _summary(dossier: Dossier) -> dict:
+    procedure = procedure_of(dossier)
+    return {
+        "code": dossier.code,
+        "procedure_id": dossier.procedure_id,
+        "procedure_name": procedure.name if procedure else None,
+        "form_id": dossier.form_id,
+        "state": dossier.state,
+        "state_label": dossier.state_label,
+        "expected_date": dossier.expected_date.isoformat() if dossier.expected_date else None,
+        "created_at": dossier.created_at.isoformat(),
+        "updated_at": dossier.updated_at.isoformat(),
+    }
+
+
+def describe(store: DossierStore, dossier: Dossier) -> dict:
+    """``show``'s dict for a dossier already loaded."""
+    return {
+        **_summary(dossier),
+        "next_states": sorted(states.TRANSITIONS[dossier.state]),
+        "answers": _answers_view(dossier),
+        "history": [{"at": e.at.isoformat(), "from_state": e.from_state, "to_state": e.to_state,
+                     "actor": e.actor, "note": e.note} for e in store.history(dossier.code)],
+    }
+
+
+def show(config: Settings, code: str) -> dict:
+    """The dossier, its answers (ID and phone numbers masked) and its history, oldest first."""
+    store = DossierStore(config.app_db)
+    dossier = store.get(code)
+    if dossier is None:
+        raise DossierNotFound(normalise_code(code))
+    return describe(store, dossier)
+
+
+def list_dossiers(config: Settings, state: Optional[str] = None, limit: int = 50) -> list[dict]:
+    """Dossiers (no personal data), most recently changed first, optionally in one state."""
+    if state is not None:
+        _check_state(state)
+    store = DossierStore(config.app_db)
+    query = "SELECT code FROM dossiers"
+    params: list[Any] = []
+    if state is not None:
+        query += " WHERE state = ?"
+        params.append(state)
+    query += " ORDER BY updated_at DESC, code DESC LIMIT ?"
+    params.append(max(1, int(limit)))
+    with contextlib.closing(sqlite3.connect(store.path, timeout=10)) as conn:
+        codes = [row[0] for row in conn.execute(query, params)]
+    dossiers = (store.get(c) for c in codes)
+    return [_summary(d) for d in dossiers if d is not None]
+
+
+def purge(config: Settings) -> int:
+    """Delete drafts (dossiers still ``nhap``, form drafts) untouched for DRAFT_RETENTION_DAYS."""
+    return DossierStore(config.app_db).purge_drafts(older_than_days=config.draft_retention_days)
+
+
+def dossier_pdf(config: Settings, code: str, today: Optional[dt.date] = None) -> Optional[bytes]:
+    """The filled form of ``code`` as PDF, with the checklist of papers on the last page.
+
+    ``None`` when there is no such dossier or its form is not printed (``pdf: false``).
+    Access control is the caller's business (signed links, see ``bot.dossiers.tokens``).
+    """
+    dossier = DossierStore(config.app_db).get(code)
+    form = form_of(dossier) if dossier is not None else None
+    if form is None or not form.has_pdf:
+        return None
+    procedure = procedure_of(dossier)
+    items = None
+    if procedure is not None:
+        with contextlib.suppress(KeyError, ValueError, LookupError):
+            items = checklist(procedure, dossier.answers, today=today)
+    return render_pdf(form, dossier.answers, dossier.code, items, today=today)
