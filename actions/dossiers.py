@@ -71,11 +71,6 @@ def _date(value: dt.date | None) -> str:
     return value.strftime("%d/%m/%Y") if value else "chưa xác định"
 
 
-def _working_days(procedure) -> int | None:
-    days = [c.working_days for c in procedure.channels if c.working_days]
-    return days[0] if days else None
-
-
 def _public(answers: dict) -> dict:
     """Answers without the dialogue's own bookkeeping keys."""
     return {k: v for k, v in answers.items() if not k.startswith("_")}
@@ -126,7 +121,7 @@ class ActionStartDossier(BaseAction):
     @staticmethod
     def _intro(procedure, session: FormSession) -> str:
         forms = {f.name + (f" (mẫu {f.code})" if f.code else "") for f in session.forms}
-        has_pdf = any(f.code for f in session.forms)
+        has_pdf = any(f.has_pdf for f in session.forms)
         days = settings.load().draft_retention_days
         what = (f"điền sẵn {' hoặc '.join(sorted(forms))}" if has_pdf
                 else "lập danh sách giấy tờ và mã hồ sơ để bạn theo dõi")
@@ -248,13 +243,13 @@ class ActionDossierStep(BaseAction):
         form = session.form_for(session.effective_answers(public))
         dossier = store.create(procedure.id, conversation_id, public, form_id=form.id, phone=public.get("phone"))
         items = checklist(procedure, public)
-        days = _working_days(procedure)
+        days = procedure.working_days()
         lines = [f"Đã tạo hồ sơ nháp {dossier.code} — {procedure.name}.", "", format_checklist(items), "",
                  f"Lệ phí: {procedure.fee_summary()}",
                  f"Thời gian giải quyết: {procedure.duration_summary()}"]
         if days:
             lines.append(f"Nếu nộp hôm nay, dự kiến có kết quả ngày {_date(add_working_days(dt.date.today(), days))}.")
-        if getattr(form, "has_pdf", bool(form.code)):
+        if form.has_pdf:
             hours = settings.load().pdf_link_hours
             lines += ["", f"Tờ khai điền sẵn (PDF, in ra và ký): {pdf_link(dossier.code)}",
                       f"(Liên kết dùng được trong {hours} giờ.)"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
-METHOD_LABELS = {"truc_tiep": "Trực tiếp", "truc_tuyen": "Trực tuyến", "buu_chinh": "Qua bưu chính"}
 LEVEL_LABELS = {"bo": "cấp Bộ (trung ương)", "tinh": "cấp tỉnh", "xa": "cấp xã"}
 ONLINE_LABELS = {"toan_trinh": "trực tuyến toàn trình", "mot_phan": "trực tuyến một phần", "khong": ""}
 UNVERIFIED_NOTE = "⚠️ Thông tin có đánh dấu (chưa xác minh) chưa được kiểm chứng với văn bản chính thức, bạn nên hỏi lại nơi tiếp nhận hồ sơ."
@@ -60,20 +59,11 @@ def _with_footer(procedure, body: str) -> str:
     return body + "\n\n" + footer(procedure, body)
 
 
-def _count(paper) -> str:
-    parts = []
-    if paper.originals:
-        parts.append(f"{paper.originals} bản chính")
-    if paper.copies:
-        parts.append(f"{paper.copies} bản sao")
-    return " và ".join(parts)
-
-
 def _paper_line(number: int, paper) -> str:
     line = f"{number}. {paper.name}"
     if paper.form:
         line += f" (mẫu {paper.form})"
-    count = _count(paper)
+    count = paper.quantity()
     if count:
         line += f" — {count}"
     if paper.note:
@@ -112,24 +102,15 @@ def papers_text(procedure) -> str:
     return _with_footer(procedure, "\n".join(lines))
 
 
-def _per_channel(procedure, attribute: str) -> list[str]:
-    values = {}
-    for channel in procedure.channels:
-        values.setdefault(getattr(channel, attribute), []).append(METHOD_LABELS.get(channel.method, channel.method))
-    if len(values) == 1:
-        return [next(iter(values))]
-    return [f"{', '.join(methods)}: {value}" for value, methods in values.items()]
-
-
 def fee_text(procedure) -> str:
     lines = [f"Lệ phí — {procedure.name}{_mark(procedure, 'fee')}:"]
-    lines += [f"• {line}" for line in _per_channel(procedure, "fee")]
+    lines += [f"• {line}" for line in procedure.per_channel("fee")]
     return _with_footer(procedure, "\n".join(lines))
 
 
 def duration_text(procedure) -> str:
     lines = [f"Thời gian giải quyết — {procedure.name}{_mark(procedure, 'duration')}:"]
-    lines += [f"• {line}" for line in _per_channel(procedure, "duration")]
+    lines += [f"• {line}" for line in procedure.per_channel("duration")]
     return _with_footer(procedure, "\n".join(lines))
 
 

@@ -4,11 +4,14 @@
 - ``train [--force]``: train the Rasa model if its inputs changed.
 - ``parse``: NLU results for lines on stdin (JSON lines).
 - ``bench``: NLU accuracy and dialogue latency benchmark (see bot/benchmark.py).
+- ``dossier show CODE | list [--state S] | set-state CODE STATE --actor NAME [--note TEXT] | purge``:
+  staff operations on dossiers (see bot/staff.py); exit status 1 with a Vietnamese message on refusal.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
@@ -53,6 +56,96 @@ def cmd_bench(args: argparse.Namespace) -> None:
     main(args)
 
 
+def _vn_date(iso: str) -> str:
+    return f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}"   # "2026-03-03" → "03/03/2026"
+
+
+def _print_dossier(info: dict) -> None:
+    print(f"{info['code']} — {info['procedure_name'] or info['procedure_id']}")
+    expected = f" · dự kiến có kết quả {_vn_date(info['expected_date'])}" if info["expected_date"] else ""
+    print(f"Trạng thái: {info['state_label']} ({info['state']}){expected}")
+    print("Có thể chuyển sang:", ", ".join(info["next_states"]) or "(không)")
+    print("Thông tin (số giấy tờ, điện thoại đã che):")
+    for answer in info["answers"]:
+        print(f"  {answer['label']}: {answer['value']}")
+    print("Lịch sử:")
+    for event in info["history"]:
+        note = f" — {event['note']}" if event["note"] else ""
+        print(f"  {event['at'][:19]}  {event['from_state'] or '∅'} → {event['to_state']}  ({event['actor']}){note}")
+
+
+def _dossier_show(config, args: argparse.Namespace) -> None:
+    from bot import staff
+
+    info = staff.show(config, args.code)
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+    else:
+        _print_dossier(info)
+
+
+def _dossier_list(config, args: argparse.Namespace) -> None:
+    from bot import staff
+
+    dossiers = staff.list_dossiers(config, state=args.state, limit=args.limit)
+    if args.json:
+        print(json.dumps(dossiers, ensure_ascii=False, indent=2))
+        return
+    for d in dossiers:
+        expected = f"  dự kiến {_vn_date(d['expected_date'])}" if d["expected_date"] else ""
+        print(f"{d['code']}  {d['state_label']:<15} {d['procedure_id']:<20} {d['updated_at'][:10]}{expected}")
+    if not dossiers:
+        print("Không có hồ sơ nào.")
+
+
+def _dossier_set_state(config, args: argparse.Namespace) -> None:
+    from bot import staff
+
+    dossier = staff.change_state(config, args.code, args.state, args.actor, args.note)
+    print(f"Đã chuyển hồ sơ {dossier.code} sang “{dossier.state_label}” và báo cho người dân.")
+
+
+def _dossier_purge(config, args: argparse.Namespace) -> None:
+    from bot import staff
+
+    count = staff.purge(config)
+    print(f"Đã xóa {count} bản nháp quá {config.draft_retention_days} ngày.")
+
+
+def cmd_dossier(args: argparse.Namespace) -> None:
+    from bot import staff
+
+    try:
+        args.operation(settings.load(), args)
+    except staff.DossierNotFound as error:
+        sys.exit(f"Không tìm thấy hồ sơ {error.args[0]}.")
+    except (staff.InvalidTransition, staff.UnknownState) as error:
+        sys.exit(str(error))
+
+
+def _add_dossier_commands(commands) -> None:
+    dossier = commands.add_parser("dossier", help="staff operations on dossiers")
+    dossier.set_defaults(func=cmd_dossier)
+    operations = dossier.add_subparsers(dest="operation_name", required=True)
+    show = operations.add_parser("show", help="a dossier, its answers (masked) and its history")
+    show.add_argument("code")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(operation=_dossier_show)
+    listing = operations.add_parser("list", help="dossiers, most recently changed first")
+    listing.add_argument("--state", help="only dossiers in this state (e.g. da_nop)")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(operation=_dossier_list)
+    set_state = operations.add_parser("set-state", help="move a dossier to another state and tell the citizen")
+    set_state.add_argument("code")
+    set_state.add_argument("state")
+    set_state.add_argument("--actor", required=True, help="staff id recorded in the history")
+    set_state.add_argument("--note", help="shown to the citizen (required for can_bo_sung, tu_choi)")
+    set_state.set_defaults(operation=_dossier_set_state)
+    operations.add_parser("purge", help="delete drafts older than DRAFT_RETENTION_DAYS").set_defaults(
+        operation=_dossier_purge)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--skip-nlu", action="store_true")
     bench.add_argument("--skip-dialogue", action="store_true")
     bench.set_defaults(func=cmd_bench)
+    _add_dossier_commands(commands)
     return parser
 
 

@@ -2,9 +2,11 @@
 
 1. Intent and procedure accuracy on the held-out questions in tests/data/nlu_eval.yml
    (never used for training), as written and with diacritics stripped.
-2. Dialogue turns through the bot app's HTTP API with all three processes running,
-   at 1 and 8 concurrent conversations of ``--turns`` turns: p50/p95 latency, turns/s.
-3. Resident memory of the three processes.
+2. Time to render a prefilled form as PDF.
+3. Dialogue turns through the bot app's HTTP API with all three processes running,
+   at 1 and 8 concurrent conversations of ``--turns`` turns: p50/p95 latency, turns/s;
+   then the same for whole draft-dossier forms (passport, ~20 turns each).
+4. Resident memory of the three processes.
 Prints numbers; asserts nothing.
 """
 
@@ -37,6 +39,21 @@ CONVERSATION = [
     "cảm ơn nhé",
     "tạm biệt",
 ]
+
+
+# A made-up applicant (not a real person) for the form benchmark and tests.
+SAMPLE_ANSWERS = {
+    "full_name": "nguyễn  thị hồng NHUNG", "sex": "nữ", "birth_date": "12/3/1990", "birth_place": "Hà Nội",
+    "personal_id": "001190012345", "ethnicity": "Kinh", "religion": "Không", "phone": "0912 345 678",
+    "permanent_address": "12 Lý Thường Kiệt, phường Hoàn Kiếm, Hà Nội", "occupation": "Giáo viên",
+    "father_name": "Nguyễn Văn Hùng", "father_birth_date": "1/1/1960", "mother_name": "Trần Thị Lan",
+    "mother_birth_date": "2 tháng 5 năm 1962",
+}
+
+
+def sample_reply(field: str | None) -> str:
+    """What the sample applicant answers to ``field`` (first choice, or skip an optional one)."""
+    return SAMPLE_ANSWERS.get(field) or ("1" if field in ("request", "chip") else "bỏ qua")
 
 
 def load_eval(path: Path = EVAL_FILE) -> list[dict]:
@@ -95,6 +112,49 @@ async def dialogue_load(base_url: str, concurrency: int, conversations: int, tur
             "p95_ms": 1000 * percentile(latencies, 95), "turns_per_s": len(latencies) / elapsed}
 
 
+async def _form_conversation(client: httpx.AsyncClient, name: str, store, latencies: list[float]) -> None:
+    text = "tôi muốn làm hộ chiếu"
+    for _ in range(40):
+        start = time.perf_counter()
+        response = await client.post("/api/messages", json={"conversation_id": name, "text": text})
+        response.raise_for_status()
+        latencies.append(time.perf_counter() - start)
+        draft = store.load_draft(name)
+        if draft is None or draft.current_field == "__confirm__":
+            return
+        text = sample_reply(draft.current_field)
+
+
+async def form_load(base_url: str, store, concurrency: int, tag: str) -> dict:
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(_form_conversation(client, f"form-{tag}-{i}", store, latencies)
+                               for i in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return {"turns": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
+            "p95_ms": 1000 * percentile(latencies, 95), "turns_per_s": len(latencies) / elapsed}
+
+
+def pdf_timing(runs: int = 20) -> dict:
+    """Time to render the passport form (TK01) as PDF."""
+    import datetime as dt
+
+    from bot.dossiers import FormSession, render_pdf
+
+    session = FormSession("ho-chieu", today=dt.date(2026, 11, 23))
+    answers: dict = {}
+    while (field := session.next_field(answers)) is not None:
+        answers = session.apply_answer(field.key, sample_reply(field.key), answers)
+    form = session.form_for(answers)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        pdf = render_pdf(form, answers, "HS-2026-000001")
+        times.append(time.perf_counter() - start)
+    return {"p50_ms": 1000 * statistics.median(times), "p95_ms": 1000 * percentile(times, 95), "bytes": len(pdf)}
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB (from /proc)."""
     total = 0
@@ -138,6 +198,14 @@ def run_dialogue(args) -> None:
                 count = max(concurrency, args.conversations if concurrency > 1 else max(2, args.conversations // 4))
                 r = asyncio.run(dialogue_load(stack.base_url, concurrency, count, args.turns, "run"))
                 print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
+            from bot.dossiers import DossierStore
+
+            store = DossierStore(config.app_db)
+            print(f"\n== Draft-dossier form turns (passport form, whole form per conversation) ==")
+            print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
+            for concurrency in (1, 8):
+                r = asyncio.run(form_load(stack.base_url, store, concurrency, "run"))
+                print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
             print("\n== Memory (RSS) ==")
             total = 0.0
             for name, process in stack.processes.items():
@@ -153,5 +221,7 @@ def main(args) -> None:
 
         examples = load_eval()
         print_nlu(nlu_scores(Parser(settings.load().model), examples), len(examples))
+    pdf = pdf_timing()
+    print(f"\n== PDF (TK01, prefilled) ==\np50 {pdf['p50_ms']:.1f} ms, p95 {pdf['p95_ms']:.1f} ms, {pdf['bytes']} bytes")
     if not args.skip_dialogue:
         run_dialogue(args)

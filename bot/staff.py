@@ -32,9 +32,9 @@ from bot.settings import Settings
 from bot.store import MessageStore
 from procedures import Procedure, default_catalogue
 
-__all__ = ["change_state", "show", "list_dossiers", "purge", "notification_text", "deliver_to_channel",
-           "describe", "dossier_pdf", "form_of", "procedure_of", "expected_working_days", "DossierNotFound", "InvalidTransition",
-           "UnknownState"]
+__all__ = ["change_state", "show", "list_dossiers", "purge", "dossier_pdf", "describe", "notification_text",
+           "deliver_to_channel", "form_of", "procedure_of", "expected_working_days", "DossierNotFound",
+           "InvalidTransition", "UnknownState"]
 
 log = logging.getLogger(__name__)
 DEFAULT_CHANNEL = "web"
@@ -74,13 +74,8 @@ def form_of(dossier: Dossier) -> Optional[Form]:
 
 
 def expected_working_days(procedure: Optional[Procedure]) -> Optional[int]:
-    """Working days to settle: the in-person channel's, else the first channel that has a count."""
-    if procedure is None:
-        return None
-    direct = procedure.channel("truc_tiep")
-    if direct is not None and direct.working_days is not None:
-        return direct.working_days
-    return next((c.working_days for c in procedure.channels if c.working_days is not None), None)
+    """Working days to settle, from the catalogue (None when unknown)."""
+    return procedure.working_days() if procedure is not None else None
 
 
 # --- the citizen's notification ---------------------------------------------------------------
@@ -133,7 +128,7 @@ def change_state(config: Settings, code: str, to_state: str, actor: str, note: O
                  today: Optional[dt.date] = None, messages: Optional[MessageStore] = None) -> Dossier:
     """Move dossier ``code`` to ``to_state`` on behalf of ``actor`` (a staff id), then tell the citizen.
 
-    Entering ``da_nop`` sets the expected date from the catalogue's working days.
+    Entering ``da_nop`` or ``da_tiep_nhan`` sets the expected date from the catalogue's working days.
     ``messages`` is the app's open message store (a new one on ``config.app_db`` if None).
     """
     _check_state(to_state)
@@ -143,7 +138,7 @@ def change_state(config: Settings, code: str, to_state: str, actor: str, note: O
     if current is None:
         raise DossierNotFound(normalise_code(code))
     expected = None
-    if to_state == "da_nop":
+    if to_state in ("da_nop", "da_tiep_nhan"):  # the time limit counts from submission / reception
         days = expected_working_days(procedure_of(current))
         expected = add_working_days(today or _today(), days) if days is not None else None
     dossier = store.transition(current.code, to_state, actor=actor, note=note, expected_date=expected)

@@ -46,6 +46,18 @@ class Paper:
     form: str | None = None  # form code such as "TK01"
     note: str = ""
 
+    def quantity(self) -> str:
+        """"1 bản chính và 2 bản sao" (empty when the paper is only shown)."""
+        return quantity_text(self.originals, self.copies)
+
+
+def quantity_text(originals: int, copies: int) -> str:
+    """How many originals (bản chính) and copies (bản sao) to bring, in Vietnamese."""
+    parts = [f"{originals} bản chính"] if originals else []
+    if copies:
+        parts.append(f"{copies} bản sao")
+    return " và ".join(parts)
+
 
 @dataclass(frozen=True)
 class PaperGroup:
@@ -119,19 +131,31 @@ class Procedure:
 
     def fee_summary(self) -> str:
         """The fee in one line, per channel when channels differ."""
-        return _per_channel(self.channels, "fee")
+        return _capitalize("; ".join(self._channel_values("fee")))
 
     def duration_summary(self) -> str:
         """The time limit in one line, per channel when channels differ."""
-        return _per_channel(self.channels, "duration")
+        return _capitalize("; ".join(self._channel_values("duration")))
+
+    def per_channel(self, attribute: str) -> list[str]:
+        """["X"] when every channel says X, else ["Trực tiếp, qua bưu chính: X", "Trực tuyến: Y"]."""
+        return [_capitalize(line) for line in self._channel_values(attribute)]
+
+    def _channel_values(self, attribute: str) -> list[str]:
+        groups: dict[str, list[str]] = {}
+        for channel in self.channels:
+            groups.setdefault(getattr(channel, attribute), []).append(METHOD_LABELS[channel.method])
+        if len(groups) == 1:
+            return [next(iter(groups))]
+        return [f"{', '.join(methods)}: {value}" for value, methods in groups.items()]
+
+    def working_days(self) -> int | None:
+        """Working days to settle: the in-person channel's, else the first channel that has a count."""
+        direct = self.channel("truc_tiep")
+        if direct is not None and direct.working_days is not None:
+            return direct.working_days
+        return next((c.working_days for c in self.channels if c.working_days is not None), None)
 
 
-def _per_channel(channels: tuple[Channel, ...], attribute: str) -> str:
-    """"X" when every channel says X, else "Trực tiếp, qua bưu chính: X; trực tuyến: Y"."""
-    groups: dict[str, list[str]] = {}
-    for channel in channels:
-        groups.setdefault(getattr(channel, attribute), []).append(METHOD_LABELS[channel.method])
-    if len(groups) == 1:
-        return next(iter(groups))
-    text = "; ".join(f"{', '.join(methods)}: {value}" for value, methods in groups.items())
+def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]

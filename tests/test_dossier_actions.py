@@ -9,16 +9,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import dossiers
 from actions.dossiers import ActionCheckStatus, ActionDossierStep, ActionStartDossier
+from bot.benchmark import SAMPLE_ANSWERS, sample_reply
 from bot.dossiers import DossierStore
 from tests.conftest import make_tracker
 
-ANSWERS = {
-    "full_name": "nguyễn  thị hồng NHUNG", "sex": "nữ", "birth_date": "12/3/1990", "birth_place": "Hà Nội",
-    "personal_id": "001190012345", "ethnicity": "Kinh", "religion": "Không", "phone": "0912 345 678",
-    "permanent_address": "12 Lý Thường Kiệt, phường Hoàn Kiếm, Hà Nội", "occupation": "Giáo viên",
-    "father_name": "Nguyễn Văn Hùng", "father_birth_date": "1/1/1960", "mother_name": "Trần Thị Lan",
-    "mother_birth_date": "2 tháng 5 năm 1962",
-}
+ANSWERS = SAMPLE_ANSWERS
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +50,7 @@ class Citizen:
             field = self.waiting_for()
             if field == dossiers.CONFIRM:
                 return text
-            reply = answers.get(field) or ("1" if field in ("request", "chip") else "bỏ qua")
+            reply = answers.get(field) or sample_reply(field)
             text, _ = await self.say(ActionDossierStep(), reply)
         raise AssertionError("form never finished")
 

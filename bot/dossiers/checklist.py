@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from bot.vntext import fold
+from procedures.model import quantity_text
 
 from . import conditions
 from .forms import Form, FormSession
@@ -38,12 +39,7 @@ class ChecklistItem:
     prefilled: bool        # the bot fills this form (the dossier PDF)
 
     def quantity(self) -> str:
-        parts = []
-        if self.originals:
-            parts.append(f"{self.originals} bản chính")
-        if self.copies:
-            parts.append(f"{self.copies} bản sao")
-        return ", ".join(parts) or "xuất trình khi nộp"
+        return quantity_text(self.originals, self.copies) or "xuất trình khi nộp"
 
 
 def _rule_for(form: Form, case: str) -> Optional[dict]:
@@ -55,8 +51,10 @@ def _rule_for(form: Form, case: str) -> Optional[dict]:
 
 
 def _applies(group, form: Form, other_codes: set[str], answers: Mapping[str, Any],
-             today: dt.date) -> Optional[bool]:
+             today: dt.date, procedure_groups: tuple = ()) -> Optional[bool]:
     """True / False, or None for "may apply"."""
+    if len(procedure_groups) == 1:
+        return True  # the only case there is
     rule = _rule_for(form, group.case)
     if rule is not None:
         if "applies" in rule:
@@ -89,7 +87,7 @@ def checklist(procedure, answers: Mapping[str, Any], forms: Optional[Mapping[str
     seen: set[str] = set()
     for certain in (True, None):
         for group in procedure.papers:
-            if _applies(group, form, other_codes, answers, today) is not certain:
+            if _applies(group, form, other_codes, answers, today, tuple(procedure.papers)) is not certain:
                 continue
             for paper in group.items:
                 if fold(paper.name) in seen:
