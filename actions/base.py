@@ -52,6 +52,15 @@ def latest_intent(tracker: Tracker) -> str:
 
 
 def latest_text(tracker: Tracker) -> str:
+    """What the citizen typed, as typed.
+
+    ``latest_message["text"]`` is the NLU's normalised text (lower case, "hs" → "hồ sơ",
+    "a" → "anh"), fine for matching but wrong for a name or a dossier code; the user
+    event keeps the original.
+    """
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            return event.get("text") or ""
     return tracker.latest_message.get("text") or ""
 
 

@@ -55,6 +55,9 @@ def make_tracker(intent: str, text: str = "", entities: list | None = None, slot
     """A rasa_sdk Tracker whose latest message is the given parse result."""
     from rasa_sdk import Tracker
 
-    latest = {"text": text, "intent": {"name": intent, "confidence": confidence},
+    from bot.vntext import normalize
+
+    latest = {"text": normalize(text), "intent": {"name": intent, "confidence": confidence},
               "entities": entities or [], "intent_ranking": ranking or [{"name": intent, "confidence": confidence}]}
-    return Tracker("test-user", slots or {}, latest, [], False, None, {}, "action_listen")
+    events = [{"event": "user", "text": text, "parse_data": latest}]
+    return Tracker("test-user", slots or {}, latest, events, False, None, {}, "action_listen")

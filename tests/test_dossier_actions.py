@@ -151,7 +151,8 @@ async def test_checklist_only_procedure_gets_a_code_without_a_form(domain):
     citizen = Citizen(domain)
     entity = [{"entity": "procedure", "value": "ly-lich-tu-phap", "text": "lý lịch", "start": 0, "end": 7}]
     await citizen.say(ActionStartDossier(), "làm lý lịch tư pháp", "start_dossier", entity)
-    await citizen.answer_until_confirm({"full_name": "Lê Văn Tám", "phone": "0987654321"})
+    summary = await citizen.answer_until_confirm({"full_name": "Lê Thị A", "phone": "0987654321"})
+    assert "Lê Thị A" in summary  # the name as typed, not the NLU's "a" → "anh"
     done, _ = await citizen.say(ActionDossierStep(), "đúng", "affirm")
     assert re.search(r"HS-\d{4}-\d{6}", done) and "/dossiers/pdf/" not in done
     assert "Giấy tờ bạn cần chuẩn bị" in done

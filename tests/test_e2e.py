@@ -35,7 +35,9 @@ def buttons_of(replies: list[dict]) -> list[dict]:
 
 def test_papers_then_follow_up_fee_for_the_same_procedure(stack):
     chat = Chat(stack.base_url, "e2e-passport")
-    papers = text_of(chat.say("lam ho chieu can giay to gi"))
+    replies = chat.say("lam ho chieu can giay to gi")
+    assert len(replies) == 1, "an answer with blank lines must stay one message"
+    papers = text_of(replies)
     assert "TK01" in papers and "4" in papers and "Cập nhật ngày" in papers
     fee = text_of(chat.say("thế còn lệ phí?"))
     assert "hộ chiếu" in fee.lower() and "200.000" in fee
