@@ -4,6 +4,7 @@
 - ``train [--force]``: train the Rasa model if its inputs changed.
 - ``parse``: NLU results for lines on stdin (JSON lines).
 - ``bench``: NLU accuracy and dialogue latency benchmark (see bot/benchmark.py).
+- ``compare-diacritics``: train three variants and compare accuracy without diacritics.
 - ``dossier show CODE | list [--state S] | set-state CODE STATE --actor NAME [--note TEXT] | purge``:
   staff operations on dossiers (see bot/staff.py); exit status 1 with a Vietnamese message on refusal.
 """
@@ -42,6 +43,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     from bot.training import build_model
 
     build_model(force=args.force)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from bot.training import compare_diacritic_strategies
+
+    compare_diacritic_strategies()
 
 
 def cmd_parse(args: argparse.Namespace) -> None:
@@ -155,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true")
     train.set_defaults(func=cmd_train)
     commands.add_parser("parse", help="NLU results for stdin lines").set_defaults(func=cmd_parse)
+    commands.add_parser("compare-diacritics", help="train and compare three ways of handling text "
+                        "without diacritics (~15 min)").set_defaults(func=cmd_compare)
     bench = commands.add_parser("bench", help="accuracy and latency benchmark")
     bench.add_argument("--turns", type=int, default=10, help="turns per conversation")
     bench.add_argument("--conversations", type=int, default=16, help="conversations per concurrency level")

@@ -69,13 +69,14 @@ def write_diacritic_free(source: Path = ROOT / "nlu_data" / "nlu", target: Path 
     return out
 
 
-def train(fixed_name: str = "current", out: Path = ROOT / "models", augment: bool = True) -> Path:
+def train(fixed_name: str = "current", out: Path = ROOT / "models", augment: bool = True,
+          config: Path = ROOT / "config.yml") -> Path:
     """Run ``rasa train`` with the project's data (and the generated variants)."""
     build_spacy()
     data = [str(ROOT / "nlu_data")]
     if augment:
         data.append(str(write_diacritic_free()))
-    command = [sys.executable, "-m", "rasa", "train", "--data", *data, "--config", str(ROOT / "config.yml"),
+    command = [sys.executable, "-m", "rasa", "train", "--data", *data, "--config", str(config),
                "--domain", str(ROOT / "domain.yml"), "--out", str(out), "--fixed-model-name", fixed_name,
                "--force"]
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -92,3 +93,41 @@ def build_model(force: bool = False) -> Path:
     model = train()
     STAMP.write_text(current)
     return model
+
+
+def folded_features_config(target: Path) -> Path:
+    """config.yml with accent-stripped token features (bot.nlu.folding) instead of augmentation."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    names = [c["name"] for c in config["pipeline"]]
+    config["pipeline"].insert(names.index("SpacyTokenizer") + 1, {"name": "bot.nlu.folding.FoldedLemmas"})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def compare_diacritic_strategies() -> None:
+    """Train the three ways of handling text without diacritics and print their accuracy.
+
+    (a) no special handling, (b) accent-stripped features, (c) diacritic-free copies of
+    every training example (what config.yml uses). Takes about 15 minutes.
+    """
+    from bot.benchmark import load_eval, nlu_scores
+    from bot.parse import Parser
+
+    out = ROOT / "build" / "ablation"
+    variants = {
+        "(a) as written only": dict(augment=False),
+        "(b) accent-stripped features": dict(augment=False, config=folded_features_config(out / "folded.yml")),
+        "(c) + diacritic-free copies": dict(augment=True),
+    }
+    examples = load_eval()
+    rows = []
+    for i, (label, options) in enumerate(variants.items()):
+        model = train(fixed_name=f"variant{i}", out=out, **options)
+        scores = nlu_scores(Parser(model), examples)
+        rows.append((label, *[s[k] for s in scores.values() for k in ("intent", "procedure")]))
+    print(f"\n{'strategy':32} {'intent':>8} {'proc.':>7} {'intent*':>8} {'proc.*':>7}   (* = without diacritics)")
+    for label, i1, p1, i2, p2 in rows:
+        print(f"{label:32} {i1:8.1%} {p1:7.1%} {i2:8.1%} {p2:7.1%}")
