@@ -3,7 +3,8 @@
 Routes:
 - ``GET /`` the web chat; ``/static/...`` its files.
 - ``POST /api/messages`` ``{"conversation_id", "text"}`` or ``{"conversation_id", "payload", "title"}``
-  → ``{"replies": [{"text", "buttons": [{"title", "payload"}]}]}``.
+  → ``{"replies": [{"text", "buttons": [{"title", "payload"}]}], "message": {"text"}}`` (the
+  citizen's message as stored, long numbers masked).
 - ``GET /api/conversations/{id}/messages[?after=ISO]`` → ``{"messages": [...]}``.
 - ``GET /healthz`` → ``{"ok": true, "rasa": bool}``.
 - ``GET /dossiers/pdf/{token}`` the filled form of a dossier (signed, expiring link sent in chat):
@@ -76,11 +77,11 @@ async def post_message(request: Request) -> JSONResponse:
         return _error(BAD_REQUEST, 400)
     router: Router = request.app.state.router
     try:
-        replies = await router.handle(body.get("conversation_id"), text=body.get("text"),
-                                      payload=body.get("payload"), title=body.get("title"), channel="web")
+        turn = await router.handle(body.get("conversation_id"), text=body.get("text"),
+                                   payload=body.get("payload"), title=body.get("title"), channel="web")
     except InvalidConversation as error:
         return _error(str(error), 400)
-    return JSONResponse({"replies": replies})
+    return JSONResponse({"replies": turn.replies, "message": {"text": turn.stored_text}})
 
 
 async def get_messages(request: Request) -> JSONResponse:

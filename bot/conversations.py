@@ -11,6 +11,9 @@ import logging
 import re
 from datetime import datetime, timedelta, timezone
 
+from dataclasses import dataclass
+
+from bot.dossiers.masking import mask_numbers
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.store import MessageStore
 
@@ -36,6 +39,14 @@ def valid_conversation_id(conversation_id: str) -> str:
     return conversation_id
 
 
+@dataclass
+class Turn:
+    """One citizen message as stored (ID and phone numbers masked) and the replies to it."""
+
+    stored_text: str
+    replies: list[dict]
+
+
 class Router:
     def __init__(self, store: MessageStore, rasa: RasaClient, max_chars: int = 2000):
         self.store = store
@@ -43,20 +54,25 @@ class Router:
         self.max_chars = max_chars
 
     async def handle(self, conversation_id: str, text: str | None = None, payload: str | None = None,
-                     title: str | None = None, channel: str = "web") -> list[dict]:
-        """Process one message and return the replies (already stored)."""
+                     title: str | None = None, channel: str = "web") -> Turn:
+        """Process one message; return it as stored and the replies (already stored).
+
+        The citizen's text goes to Rasa as typed, but is stored with long numbers masked
+        (the history shows "0912***678"): the app's database keeps no ID or phone number.
+        """
         valid_conversation_id(conversation_id)
         text = (text or "") if isinstance(text, (str, type(None))) else str(text)
         if isinstance(payload, str) and not payload.startswith("/"):
             text, payload = payload, None  # a button that answers with plain text (e.g. "Nữ")
         payload = payload if isinstance(payload, str) and len(payload) <= 500 else None
-        shown = (title or "") if payload else text.strip()
+        shown = mask_numbers((title or "") if payload else text.strip())
         message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload, status="pending")
         local = None if payload else self._local_answer(text)
         if local is not None:
             self.store.set_status(message_id, "ok")
-            return self._reply(conversation_id, [{"text": local, "buttons": []}], channel)
-        return await self._ask_rasa(conversation_id, message_id, payload or text.strip(), channel)
+            return Turn(shown, self._reply(conversation_id, [{"text": local, "buttons": []}], channel))
+        replies = await self._ask_rasa(conversation_id, message_id, payload or text.strip(), channel)
+        return Turn(shown, replies)
 
     def _local_answer(self, text: str) -> str | None:
         """A polite answer for input that should not reach the NLU, or None."""
@@ -84,7 +100,10 @@ class Router:
         return replies
 
     async def retry_pending(self, older_than: float = 30.0) -> int:
-        """Send messages kept while Rasa was down; their replies land in the history."""
+        """Send messages kept while Rasa was down; their replies land in the history.
+
+        (A kept message is sent as stored, so a number typed in it arrives masked.)
+        """
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=older_than)).isoformat(timespec="microseconds")
         done = 0
         for message in self.store.pending(before=cutoff):

@@ -54,7 +54,8 @@ def test_message_goes_to_rasa_and_history_keeps_both_sides(config, client):
         response = post(client, text="  làm hộ chiếu  ")
     assert response.status_code == 200
     assert response.json() == {"replies": [{"text": "Bạn hỏi: làm hộ chiếu",
-                                            "buttons": [{"title": "Lệ phí", "payload": "/ask_fee"}]}]}
+                                            "buttons": [{"title": "Lệ phí", "payload": "/ask_fee"}]}],
+                               "message": {"text": "làm hộ chiếu"}}
     assert received[0]["sender"] == "web-1"
     history = client.get("/api/conversations/web-1/messages").json()["messages"]
     assert [(m["direction"], m["text"]) for m in history] == [("in", "làm hộ chiếu"), ("out", "Bạn hỏi: làm hộ chiếu")]
@@ -131,3 +132,14 @@ def test_web_chat_page_is_served(client):
     page = client.get("/")
     assert page.status_code == 200
     assert 'lang="vi"' in page.text
+
+
+def test_long_numbers_reach_rasa_but_are_stored_masked(config, client):
+    with LoopbackServer(fake_rasa, config.rasa_port):
+        response = post(client, text="số của tôi 001190012345, đt 0912 345 678, hồ sơ HS-2026-000123").json()
+    assert received[0]["message"] == "số của tôi 001190012345, đt 0912 345 678, hồ sơ HS-2026-000123"
+    stored = "số của tôi 0011*****345, đt 0912***678, hồ sơ HS-2026-000123"
+    assert response["message"] == {"text": stored}
+    history = client.get("/api/conversations/web-1/messages").json()["messages"]
+    assert history[0]["text"] == stored
+    assert "12/3/1990" == post(client, text="12/3/1990").json()["message"]["text"]

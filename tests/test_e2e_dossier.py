@@ -51,3 +51,11 @@ def test_form_survives_a_restart_and_ends_with_a_pdf(stack):
 
     status = text_of(chat.say(f"hồ sơ {code} đến đâu rồi?"))
     assert code in status and "Trạng thái" in status
+
+
+def test_no_personal_data_in_the_logs(stack):
+    """Runs after the form test (same stack): none of the three processes logged the ID or phone."""
+    logs = "".join(p.read_text(errors="replace") for p in (stack.settings.data_dir / "logs").glob("*.log"))
+    assert logs, "the processes write logs"
+    for secret in (ANSWERS["personal_id"], "0912345678", ANSWERS["phone"], "Hồng Nhung"):
+        assert secret not in logs

@@ -239,6 +239,15 @@
     return entry;
   }
 
+  /* The server stores long numbers (ID, phone) masked; show the bubble as it is stored. */
+  function showAsStored(entry, storedText) {
+    if (normalise(storedText) === entry.text) return;
+    var replacement = buildMessage({ direction: "in", text: storedText });
+    if (entry.element && entry.element.parentNode) entry.element.parentNode.replaceChild(replacement, entry.element);
+    entry.element = replacement;
+    entry.text = normalise(storedText);
+  }
+
   function dropPending(entry) {
     var index = state.pending.indexOf(entry);
     if (index >= 0) state.pending.splice(index, 1);
@@ -347,6 +356,9 @@
     requestJson("POST", "/api/messages", body)
       .then(function (data) {
         if (conversationId !== state.conversationId) return;
+        if (bubble && data.message && typeof data.message.text === "string") {
+          showAsStored(bubble, data.message.text);
+        }
         var first = null;
         (Array.isArray(data.replies) ? data.replies : []).forEach(function (reply) {
           var message = { direction: "out", text: reply.text || "", buttons: reply.buttons || [] };
