@@ -20,6 +20,8 @@ import contextlib
 import datetime as dt
 import logging
 import sqlite3
+import time
+from pathlib import Path
 from typing import Any, Optional
 
 from bot.dossiers import (STATES, DossierNotFound, DossierStore, InvalidTransition, add_working_days, checklist,
@@ -215,8 +217,21 @@ def list_dossiers(config: Settings, state: Optional[str] = None, limit: int = 50
 
 
 def purge(config: Settings) -> int:
-    """Delete drafts (dossiers still ``nhap``, form drafts) untouched for DRAFT_RETENTION_DAYS."""
-    return DossierStore(config.app_db).purge_drafts(older_than_days=config.draft_retention_days)
+    """Delete drafts (dossiers still ``nhap``, form drafts) untouched for DRAFT_RETENTION_DAYS,
+    and Rasa's conversation events older than that (they hold what citizens typed)."""
+    removed = DossierStore(config.app_db).purge_drafts(older_than_days=config.draft_retention_days)
+    return removed + purge_tracker_events(config.tracker_db, config.draft_retention_days)
+
+
+def purge_tracker_events(path, older_than_days: int, now: Optional[float] = None) -> int:
+    """Delete events older than ``older_than_days`` from Rasa's SQL tracker store, if it exists."""
+    if not Path(path).exists():
+        return 0
+    cutoff = (now or time.time()) - older_than_days * 86400
+    with contextlib.closing(sqlite3.connect(str(path), timeout=10)) as conn, conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone():
+            return 0
+        return conn.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,)).rowcount
 
 
 def dossier_pdf(config: Settings, code: str, today: Optional[dt.date] = None) -> Optional[bytes]:

@@ -370,3 +370,21 @@ def test_app_purges_at_startup_and_then_periodically(config, monkeypatch):
         while surviving(config, later_draft) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert surviving(config, later_draft) == []
+
+
+def test_purge_removes_old_rasa_events_only(tmp_path):
+    import sqlite3
+    import time
+
+    from bot.staff import purge_tracker_events
+
+    path = tmp_path / "rasa_tracker.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, timestamp FLOAT, data TEXT)")
+        now = time.time()
+        conn.executemany("INSERT INTO events (sender_id, timestamp, data) VALUES (?, ?, ?)",
+                         [("old", now - 31 * 86400, "0912345678"), ("new", now - 86400, "xin chào")])
+    assert purge_tracker_events(path, 30, now=now) == 1
+    with sqlite3.connect(path) as conn:
+        assert [r[0] for r in conn.execute("SELECT sender_id FROM events")] == ["new"]
+    assert purge_tracker_events(tmp_path / "missing.db", 30) == 0
