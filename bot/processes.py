@@ -59,7 +59,7 @@ class Stack:
         s, py = self.settings, sys.executable
         return {
             "actions": [py, "-m", "rasa_sdk", "--actions", "actions", "-p", str(s.actions_port), "--quiet"],
-            "rasa": [py, "-m", "rasa", "run", "--enable-api", "-i", "127.0.0.1", "-p", str(s.rasa_port),
+            "rasa": [py, "-m", "bot.rasa_server", "run", "--enable-api", "-i", "127.0.0.1", "-p", str(s.rasa_port),
                      "--model", str(s.model), "--endpoints", str(ROOT / "endpoints.yml"),
                      "--credentials", str(ROOT / "credentials.yml")],
             "app": [py, "-m", "uvicorn", "bot.app:create_app", "--factory", "--host", s.host,
