@@ -186,7 +186,7 @@ class ActionDossierStep(BaseAction):
             return _continue(dispatcher, store, conversation_id, procedure, session, answers,
                              "Bạn bấm \"Xác nhận\" nếu thông tin đã đúng, hoặc gõ \"sửa <mục>\" để sửa.\n\n")
         field = session.next_field(_public(answers)) if draft.current_field is None else \
-            session._field(draft.current_field, session.effective_answers(_public(answers)))
+            session.field(draft.current_field, _public(answers))
         looks_like_question = self._is_question(tracker, folded)
         if looks_like_question and field.type in ("text", "address", "choice"):
             return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session, answers)

@@ -390,6 +390,10 @@ class FormSession:
                 continue
         raise KeyError(f"unknown field {key!r}")
 
+    def field(self, key: str, answers: Mapping[str, Any]) -> Field:
+        """Field ``key`` of the form for ``answers`` (or of any of the procedure's forms)."""
+        return self._field(key, self.effective_answers(answers))
+
     def next_field(self, answers: Mapping[str, Any]) -> Optional[Field]:
         """The next question to ask, or ``None`` when the form is complete."""
         answers = self.effective_answers(answers)
