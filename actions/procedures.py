@@ -14,6 +14,9 @@ from actions.base import (
 )
 
 ASK_INTENTS = set(replies.ANSWERS)
+# Full-text score above which a follow-up without a named procedure is taken to point
+# elsewhere ("đăng ký xe máy cần gì" right after a question about căn cước).
+OTHER_TOPIC_SCORE = 0.9
 
 
 def _ask_which(dispatcher: CollectingDispatcher, candidates: list, intent: str, text: str) -> None:
@@ -41,6 +44,11 @@ class ActionAnswerProcedure(BaseAction):
             return []
         else:
             procedure_id = tracker.get_slot(PROCEDURE)
+            other = self._other_topic(latest_text(tracker), procedure_id)
+            if other is not None:  # a follow-up that may be about something else: ask, don't guess
+                candidates = [self.catalogue.get(procedure_id), other]
+                _ask_which(dispatcher, candidates, intent, "Bạn đang hỏi về thủ tục nào?")
+                return []
         procedure = self.catalogue.get(procedure_id) if procedure_id else None
         if procedure is None:
             candidates = [p for p, _ in self.catalogue.search(latest_text(tracker), limit=3)]
@@ -50,6 +58,15 @@ class ActionAnswerProcedure(BaseAction):
         dispatcher.utter_message(text=replies.answer_text(intent, procedure),
                                  buttons=replies.topic_buttons(procedure, exclude=intent))
         return [SlotSet(PROCEDURE, procedure.id)]
+
+    def _other_topic(self, text: str, current: str | None):
+        """A different procedure the text strongly points to, when we would answer for ``current``."""
+        if current not in self.catalogue:
+            return None
+        found = self.catalogue.search(text, limit=3)
+        if found and found[0][1] >= OTHER_TOPIC_SCORE and current not in [p.id for p, _ in found]:
+            return found[0][0]
+        return None
 
     def _unknown(self, dispatcher: CollectingDispatcher, words: str, intent: str) -> None:
         candidates = [p for p, _ in self.catalogue.search(words, limit=3)]

@@ -103,3 +103,18 @@ async def test_clarify_with_a_procedure_asks_what_about_it(domain):
     messages, _ = await run(ActionClarify(), tracker, domain)
     assert messages[0]["text"].startswith("Bạn muốn hỏi gì về")
     assert len(messages[0]["buttons"]) == 6
+
+
+async def test_follow_up_that_points_elsewhere_asks_instead_of_answering(domain):
+    tracker = make_tracker("ask_papers", "đăng ký xe máy cần gì", slots={"procedure": "can-cuoc"})
+    messages, events = await run(ActionAnswerProcedure(), tracker, domain)
+    assert messages[0]["text"] == "Bạn đang hỏi về thủ tục nào?"
+    assert '/ask_papers{"procedure":"can-cuoc"}' in [b["payload"] for b in messages[0]["buttons"]]
+    assert events == []
+
+
+@pytest.mark.parametrize("text", ["thế còn lệ phí?", "mất bao lâu thì có", "ảnh 4x6 phải nền trắng à"])
+async def test_plain_follow_ups_still_answer_for_the_slot(domain, text):
+    tracker = make_tracker("ask_procedure", text, slots={"procedure": "ho-chieu"})
+    messages, _ = await run(ActionAnswerProcedure(), tracker, domain)
+    assert "hộ chiếu" in messages[0]["text"].lower() and not messages[0]["text"].startswith("Bạn đang hỏi")
