@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -49,6 +50,18 @@ _CONFIRM_WORDS = {"xac nhan", "dung", "dung roi", "ok", "dong y", "chinh xac", "
 _QUESTION = re.compile(r"\?|\b(gi|bao nhieu|bao lau|o dau|the nao|nhu the nao|khong)\s*\??$")
 _CODE = re.compile(r"\bHS[\s-]?(\d{4})[\s-]?(\d{1,6})\b", re.IGNORECASE)
 _LAST4 = re.compile(r"(?<![\d-])(\d{4})(?!\d)")
+
+
+# Guessing the last 4 phone digits of someone else's dossier: at most this many wrong
+# tries per dossier code per hour (kept in the action server's memory).
+MAX_WRONG_TRIES = 5
+_WRONG_TRIES: dict[str, list[float]] = {}
+
+
+def _too_many_tries(code: str, now: float) -> bool:
+    recent = [t for t in _WRONG_TRIES.get(code, []) if now - t < 3600]
+    _WRONG_TRIES[code] = recent
+    return len(recent) >= MAX_WRONG_TRIES
 
 
 @lru_cache(maxsize=4)
@@ -276,10 +289,15 @@ class ActionCheckStatus(BaseAction):
         code = f"HS-{found.group(1)}-{int(found.group(2)):06d}"
         rest = text[:found.start()] + " " + text[found.end():]
         last4 = _LAST4.search(rest)
-        dossier = store.get_for(code, conversation_id=tracker.sender_id,
-                                phone_last4=last4.group(1) if last4 else None)
+        own = store.get_for(code, conversation_id=tracker.sender_id)
+        if own is None and last4 and _too_many_tries(code, time.time()):
+            dispatcher.utter_message(text="Bạn đã nhập sai quá nhiều lần. Để bảo vệ thông tin cá nhân, bạn vui lòng thử "
+                                          "lại sau 1 giờ, hoặc tra cứu từ cuộc trò chuyện đã tạo hồ sơ.")
+            return []
+        dossier = own or store.get_for(code, phone_last4=last4.group(1) if last4 else None)
         if dossier is None:
             if last4:
+                _WRONG_TRIES.setdefault(code, []).append(time.time())
                 dispatcher.utter_message(text=f"Không tìm thấy hồ sơ {code}, hoặc 4 số cuối điện thoại không khớp. "
                                               "Bạn kiểm tra lại giúp mình nhé.")
             else:

@@ -21,6 +21,7 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("BOT_SECRET", "test-secret-at-least-16-bytes")
     dossiers._store_at.cache_clear()
+    dossiers._WRONG_TRIES.clear()
     return tmp_path
 
 
@@ -173,3 +174,19 @@ async def test_status_only_for_owner_or_with_last_four_phone_digits(domain):
     assert "Không tìm thấy" in wrong
     right, _ = await stranger.say(ActionCheckStatus(), f"{code} 5678", "check_status")
     assert "Trạng thái" in right and "/dossiers/pdf/" not in right
+
+
+async def test_guessing_the_last_four_digits_is_limited(domain):
+    owner = Citizen(domain)
+    await owner.say(ActionStartDossier(), "làm hộ chiếu", "start_dossier", passport())
+    await owner.answer_until_confirm()
+    done, _ = await owner.say(ActionDossierStep(), "xác nhận", "affirm")
+    code = re.search(r"HS-\d{4}-\d{6}", done).group(0)
+    guesser = Citizen(domain, "guesser")
+    for wrong in ("0000", "1111", "2222", "3333", "4444"):
+        reply, _ = await guesser.say(ActionCheckStatus(), f"{code} {wrong}", "check_status")
+        assert "Không tìm thấy" in reply
+    blocked, _ = await guesser.say(ActionCheckStatus(), f"{code} 5678", "check_status")
+    assert "quá nhiều lần" in blocked and "Trạng thái" not in blocked
+    mine, _ = await owner.say(ActionCheckStatus(), f"hồ sơ {code} đến đâu rồi?", "check_status")
+    assert "Trạng thái" in mine
