@@ -38,6 +38,7 @@ from bot import settings
 from bot.dossiers import (
     DossierStore, FieldError, FormSession, add_working_days, checklist, format_checklist, make_pdf_token,
 )
+from bot.dossiers.validators import format_date
 from bot.vntext import fold
 
 ACTIVE = "dossier_active"
@@ -78,10 +79,6 @@ def pdf_link(code: str) -> str:
     config = settings.load()
     token = make_pdf_token(code, config.secret(), ttl=config.pdf_link_hours * 3600)
     return f"{config.link_base}/dossiers/pdf/{token}"
-
-
-def _date(value: dt.date | None) -> str:
-    return value.strftime("%d/%m/%Y") if value else "chưa xác định"
 
 
 def _public(answers: dict) -> dict:
@@ -261,7 +258,7 @@ class ActionDossierStep(BaseAction):
                  f"Lệ phí: {procedure.fee_summary()}",
                  f"Thời gian giải quyết: {procedure.duration_summary()}"]
         if days:
-            lines.append(f"Nếu nộp hôm nay, dự kiến có kết quả ngày {_date(add_working_days(dt.date.today(), days))}.")
+            lines.append(f"Nếu nộp hôm nay, dự kiến có kết quả ngày {format_date(add_working_days(dt.date.today(), days))}.")
         if form.has_pdf:
             hours = settings.load().pdf_link_hours
             lines += ["", f"Tờ khai điền sẵn (PDF, in ra và ký): {pdf_link(dossier.code)}",
@@ -318,7 +315,7 @@ class ActionCheckStatus(BaseAction):
             lines.append(f"Ghi chú: {last.note}")
         lines.append(f"Bước tiếp theo: {dossier.next_steps}")
         if dossier.expected_date:
-            lines.append(f"Dự kiến có kết quả: {_date(dossier.expected_date)} (đã trừ ngày nghỉ, lễ, Tết).")
+            lines.append(f"Dự kiến có kết quả: {format_date(dossier.expected_date)} (đã trừ ngày nghỉ, lễ, Tết).")
         if own and dossier.state == "nhap":
             lines.append(f"Tờ khai điền sẵn: {pdf_link(dossier.code)}")
         return "\n".join(lines)

@@ -55,6 +55,13 @@ class Citizen:
             text, _ = await self.say(ActionDossierStep(), reply)
         raise AssertionError("form never finished")
 
+    async def create_passport_dossier(self) -> str:
+        """Fill the passport form with the sample answers, confirm, return the dossier code."""
+        await self.say(ActionStartDossier(), "làm hộ chiếu", "start_dossier", passport())
+        await self.answer_until_confirm()
+        done, _ = await self.say(ActionDossierStep(), "xác nhận", "affirm")
+        return re.search(r"HS-\d{4}-\d{6}", done).group(0)
+
 
 def passport(value="ho-chieu"):
     return [{"entity": "procedure", "value": value, "text": "hộ chiếu", "start": 0, "end": 8}]
@@ -161,10 +168,7 @@ async def test_checklist_only_procedure_gets_a_code_without_a_form(domain):
 
 async def test_status_only_for_owner_or_with_last_four_phone_digits(domain):
     owner = Citizen(domain)
-    await owner.say(ActionStartDossier(), "làm hộ chiếu", "start_dossier", passport())
-    await owner.answer_until_confirm()
-    done, _ = await owner.say(ActionDossierStep(), "xác nhận", "affirm")
-    code = re.search(r"HS-\d{4}-\d{6}", done).group(0)
+    code = await owner.create_passport_dossier()
     mine, _ = await owner.say(ActionCheckStatus(), f"hồ sơ {code} đến đâu rồi?", "check_status")
     assert "Hồ sơ nháp" in mine or "nháp" in mine.lower()
     stranger = Citizen(domain, "someone-else")
@@ -178,10 +182,7 @@ async def test_status_only_for_owner_or_with_last_four_phone_digits(domain):
 
 async def test_guessing_the_last_four_digits_is_limited(domain):
     owner = Citizen(domain)
-    await owner.say(ActionStartDossier(), "làm hộ chiếu", "start_dossier", passport())
-    await owner.answer_until_confirm()
-    done, _ = await owner.say(ActionDossierStep(), "xác nhận", "affirm")
-    code = re.search(r"HS-\d{4}-\d{6}", done).group(0)
+    code = await owner.create_passport_dossier()
     guesser = Citizen(domain, "guesser")
     for wrong in ("0000", "1111", "2222", "3333", "4444"):
         reply, _ = await guesser.say(ActionCheckStatus(), f"{code} {wrong}", "check_status")

@@ -1,6 +1,11 @@
 from bot.nlu.components import normalize_example
-from bot.nlu.matching import ProcedureIndex, distinct_ids, default_index
+from bot.nlu.matching import ProcedureIndex, default_index
 from bot.vntext import normalize
+
+def distinct_ids(matches):
+    """Procedure ids in order of first appearance, without repeats."""
+    return list(dict.fromkeys(m.procedure_id for m in sorted(matches, key=lambda m: m.start)))
+
 
 PHRASES = {"hộ chiếu": "ho-chieu", "passport": "ho-chieu", "tạm trú": "tam-tru",
            "đăng ký tạm trú": "tam-tru", "nhập khẩu": "thuong-tru", "giấy phép lái xe": "doi-gplx"}

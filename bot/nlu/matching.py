@@ -15,7 +15,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from bot.vntext import fold, normalize
 
@@ -89,15 +89,6 @@ class ProcedureIndex:
         pool = [p for p in self._by_words.get(words or len(folded.split()), []) if p[0] == folded[:1]]
         best = difflib.get_close_matches(folded, pool, n=1, cutoff=FUZZY_CUTOFF)
         return self.phrases[best[0]] if best else None
-
-
-def distinct_ids(matches: Iterable[Match]) -> list[str]:
-    """Procedure ids in order of first appearance, without repeats."""
-    seen: list[str] = []
-    for m in sorted(matches, key=lambda m: m.start):
-        if m.procedure_id not in seen:
-            seen.append(m.procedure_id)
-    return seen
 
 
 @lru_cache(maxsize=1)
