@@ -5,22 +5,33 @@
 | BOT_HOST | 127.0.0.1 | address the bot app listens on |
 | BOT_PORT | 8000 | port of the bot app (web chat and API) |
 | RASA_PORT | 5005 | port of the Rasa server |
+| ACTIONS_HOST | 127.0.0.1 | address the action server listens on (and Rasa calls it at) |
 | ACTIONS_PORT | 5055 | port of the action server |
+| ACTIONS_TOKEN | derived from BOT_SECRET | shared secret Rasa sends to the action server (refused without it) |
+| RASA_TOKEN | derived from BOT_SECRET | token of Rasa's HTTP API and of its REST channel (the bot app sends it) |
+| ACTIONS_TIMEOUT | 0.7 × RASA_TIMEOUT | seconds Rasa waits for the action server; always below RASA_TIMEOUT |
 | BOT_DATA_DIR | var | folder for the SQLite databases |
 | BOT_MODEL | models/current.tar.gz | trained Rasa model |
 | RASA_TIMEOUT | 10 | seconds to wait for Rasa before answering "Hệ thống đang bận" |
 | MAX_MESSAGE_CHARS | 2000 | longer messages get a polite answer instead of going to the NLU |
+| MAX_BODY_BYTES | 65536 | larger request bodies are refused with 413 before they are read whole |
+| RATE_LIMIT_PER_MINUTE | 60 | messages per minute from one client address on the public routes |
+| CONVERSATION_RATE_PER_MINUTE | 20 | messages per minute into one conversation |
+| MAX_ATTEMPTS | 3 | a kept message whose turn fails this many times is marked failed and the citizen told |
 | BOT_PUBLIC_URL | http://localhost:BOT_PORT | base of links sent to citizens (PDF downloads) |
 | BOT_SECRET | generated into BOT_DATA_DIR/secret.key | key that signs PDF links |
 | STAFF_API_TOKEN | (unset: staff API off) | bearer token for the staff HTTP API |
-| DRAFT_RETENTION_DAYS | 30 | unsubmitted draft dossiers are deleted after this many days |
+| DRAFT_RETENTION_DAYS | 30 | unsubmitted drafts, chat messages and Rasa's conversation events older than this are deleted |
 | PDF_LINK_HOURS | 72 | a PDF download link works for this many hours |
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,10 +66,35 @@ class Settings:
     draft_retention_days: int = 30
     pdf_link_hours: int = 72
     secret_override: str | None = field(default=None, repr=False)
+    actions_host: str = "127.0.0.1"
+    actions_token_override: str | None = field(default=None, repr=False)
+    rasa_token_override: str | None = field(default=None, repr=False)
+    actions_timeout_override: float | None = None
+    max_body_bytes: int = 65536
+    rate_limit_per_minute: int = 60
+    conversation_rate_per_minute: int = 20
+    max_attempts: int = 3
 
     @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        """Where Rasa calls the action server (``endpoints.yml``)."""
+        host = "127.0.0.1" if self.actions_host in ("0.0.0.0", "::", "") else self.actions_host
+        return f"http://{host}:{self.actions_port}/webhook"
+
+    @property
+    def actions_timeout(self) -> float:
+        """Seconds Rasa waits for an action: always shorter than ``rasa_timeout``, so a slow action
+        fails inside Rasa (and Rasa answers) before the bot app gives up on Rasa."""
+        wanted = self.actions_timeout_override or 0.7 * self.rasa_timeout
+        return max(0.1, min(wanted, 0.8 * self.rasa_timeout))
+
+    @property
+    def limits_db(self) -> Path:
+        return self.data_dir / "limits.db"
 
     @property
     def app_db(self) -> Path:
@@ -73,15 +109,49 @@ class Settings:
         return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
 
     def secret(self) -> str:
-        """BOT_SECRET, or a random key kept in the data folder (created on first use)."""
+        """BOT_SECRET, or a random key kept in the data folder (created on first use).
+
+        The key file is created atomically with mode 0600 (``O_CREAT | O_EXCL``): two processes
+        starting together both end up reading the one key that was written first.
+        """
         if self.secret_override:
             return self.secret_override
         path = self.data_dir / "secret.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        ensure_private_dir(self.data_dir)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        for _ in range(50):  # another process may have created it and not written it yet
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty")
+
+    def derived_secret(self, purpose: str) -> str:
+        """A secret for one purpose (e.g. the action-server token), derived from ``secret()``."""
+        return hmac.new(self.secret().encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+    @property
+    def actions_token(self) -> str:
+        return self.actions_token_override or self.derived_secret("action-server")
+
+    @property
+    def rasa_token(self) -> str:
+        return self.rasa_token_override or self.derived_secret("rasa-api")
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (mode 0700) if needed; files the processes create there are private (umask 077)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with_mode = path.stat().st_mode & 0o777
+    if with_mode & 0o077:
+        path.chmod(0o700)
+    return path
 
 
 def load() -> Settings:
@@ -100,4 +170,12 @@ def load() -> Settings:
         draft_retention_days=_int("DRAFT_RETENTION_DAYS", 30),
         pdf_link_hours=_int("PDF_LINK_HOURS", 72),
         secret_override=os.environ.get("BOT_SECRET") or None,
+        actions_host=os.environ.get("ACTIONS_HOST", "127.0.0.1"),
+        actions_token_override=os.environ.get("ACTIONS_TOKEN") or None,
+        rasa_token_override=os.environ.get("RASA_TOKEN") or None,
+        actions_timeout_override=_float("ACTIONS_TIMEOUT", 0) or None,
+        max_body_bytes=_int("MAX_BODY_BYTES", 65536),
+        rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 60),
+        conversation_rate_per_minute=_int("CONVERSATION_RATE_PER_MINUTE", 20),
+        max_attempts=_int("MAX_ATTEMPTS", 3),
     )
