@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import functools
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,12 +12,40 @@ from rasa_sdk import Action, Tracker
 
 from procedures import default_catalogue
 
+log = logging.getLogger(__name__)
 PROCEDURE = "procedure"
 POPULAR = ["ho-chieu", "can-cuoc", "khai-sinh", "tam-tru", "thuong-tru", "ket-hon"]
+ACTION_ERROR = ("Xin lỗi, mình gặp trục trặc khi trả lời câu này. Bạn thử hỏi lại theo cách khác, ví dụ: "
+                "\"làm hộ chiếu cần giấy tờ gì\", hoặc nhắn \"gặp tư vấn viên\".")
+
+
+def _answer_politely_on_error(run):
+    """Wrap an action's ``run``: an exception becomes a polite answer (and a log line with the
+    action name and exception type only), never an error inside Rasa."""
+
+    @functools.wraps(run)
+    async def guarded(self, dispatcher, tracker, domain):
+        try:
+            return await run(self, dispatcher, tracker, domain)
+        except Exception as error:  # noqa: BLE001 — the citizen gets an answer whatever happened
+            log.error("action %s failed: %s", self.name(), type(error).__name__)
+            dispatcher.messages.clear()
+            dispatcher.utter_message(text=ACTION_ERROR)
+            return []
+
+    return guarded
 
 
 class BaseAction(Action, abc.ABC):
-    """Base for our actions; ``name()`` stays abstract so rasa-sdk skips this class."""
+    """Base for our actions; ``name()`` stays abstract so rasa-sdk skips this class.
+
+    Every subclass's ``run`` is wrapped so that an exception becomes ``ACTION_ERROR``.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            cls.run = _answer_politely_on_error(cls.__dict__["run"])
 
     @abc.abstractmethod
     def name(self) -> str: ...
@@ -34,21 +64,32 @@ class ProcedureMention:
 
 
 def mentioned_procedures(tracker: Tracker, catalogue) -> ProcedureMention:
+    """Procedures named in the latest message. Entity values of any other type than str (a
+    forged ``/intent{"procedure": {...}}``) are ignored."""
     mention = ProcedureMention()
-    for entity in tracker.latest_message.get("entities", []):
-        if entity.get("entity") != PROCEDURE:
+    entities = tracker.latest_message.get("entities") or []
+    for entity in entities if isinstance(entities, list) else []:
+        if not isinstance(entity, dict) or entity.get("entity") != PROCEDURE:
             continue
-        value = entity.get("value")
-        if value in catalogue:
+        value, text = entity.get("value"), entity.get("text")
+        if isinstance(value, str) and value in catalogue:
             if value not in mention.ids:
                 mention.ids.append(value)
-        elif entity.get("text"):
-            mention.unknown.append(entity["text"])
+        elif isinstance(text, str) and text.strip():
+            mention.unknown.append(text[:100])
     return mention
 
 
+def procedure_slot(tracker: Tracker, catalogue) -> str | None:
+    """The ``procedure`` slot if it holds a known catalogue id (a forged value of another type is ignored)."""
+    value = tracker.get_slot(PROCEDURE)
+    return value if isinstance(value, str) and value in catalogue else None
+
+
 def latest_intent(tracker: Tracker) -> str:
-    return (tracker.latest_message.get("intent") or {}).get("name") or ""
+    intent = tracker.latest_message.get("intent")
+    name = intent.get("name") if isinstance(intent, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -59,9 +100,11 @@ def latest_text(tracker: Tracker) -> str:
     event keeps the original.
     """
     for event in reversed(tracker.events or []):
-        if event.get("event") == "user":
-            return event.get("text") or ""
-    return tracker.latest_message.get("text") or ""
+        if isinstance(event, dict) and event.get("event") == "user":
+            text = event.get("text")
+            return text if isinstance(text, str) else ""
+    text = tracker.latest_message.get("text")
+    return text if isinstance(text, str) else ""
 
 
 def popular_procedures(catalogue) -> list[Any]:

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
 from actions.base import (
-    PROCEDURE, BaseAction, latest_intent, latest_text, mentioned_procedures, popular_procedures,
+    PROCEDURE, BaseAction, latest_intent, latest_text, mentioned_procedures, popular_procedures, procedure_slot,
 )
 
 ASK_INTENTS = set(replies.ANSWERS)
@@ -43,7 +43,7 @@ class ActionAnswerProcedure(BaseAction):
             self._unknown(dispatcher, mention.unknown[0], intent)
             return []
         else:
-            procedure_id = tracker.get_slot(PROCEDURE)
+            procedure_id = procedure_slot(tracker, self.catalogue)
             other = self._other_topic(latest_text(tracker), procedure_id)
             if other is not None:  # a follow-up that may be about something else: ask, don't guess
                 candidates = [self.catalogue.get(procedure_id), other]

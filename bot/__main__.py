@@ -7,6 +7,7 @@
 - ``compare-diacritics``: train three variants and compare accuracy without diacritics.
 - ``dossier show CODE | list [--state S] | set-state CODE STATE --actor NAME [--note TEXT] | purge``:
   staff operations on dossiers (see bot/staff.py); exit status 1 with a Vietnamese message on refusal.
+- ``messages failed [--limit N] [--json]``: citizen messages whose turn failed MAX_ATTEMPTS times.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def _dossier_purge(config, args: argparse.Namespace) -> None:
     from bot import staff
 
     count = staff.purge(config)
-    print(f"Đã xóa {count} bản nháp quá {config.draft_retention_days} ngày.")
+    print(f"Đã xóa {count} bản nháp, tin nhắn và sự kiện hội thoại quá {config.draft_retention_days} ngày.")
 
 
 def cmd_dossier(args: argparse.Namespace) -> None:
@@ -149,8 +150,32 @@ def _add_dossier_commands(commands) -> None:
     set_state.add_argument("--actor", required=True, help="staff id recorded in the history")
     set_state.add_argument("--note", help="shown to the citizen (required for can_bo_sung, tu_choi)")
     set_state.set_defaults(operation=_dossier_set_state)
-    operations.add_parser("purge", help="delete drafts older than DRAFT_RETENTION_DAYS").set_defaults(
+    operations.add_parser("purge", help="delete drafts, chat messages and Rasa events older than "
+                          "DRAFT_RETENTION_DAYS").set_defaults(
         operation=_dossier_purge)
+
+
+def cmd_messages_failed(args: argparse.Namespace) -> None:
+    from bot import staff
+
+    rows = staff.failed_messages(settings.load(), limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        print(f"{row['created_at'][:19]}  #{row['id']}  {row['channel']}:{row['conversation_id']}  "
+              f"{row['attempts']} lần ({row['error']}): {row['text'][:80]}")
+    if not rows:
+        print("Không có tin nhắn nào bị lỗi.")
+
+
+def _add_messages_commands(commands) -> None:
+    messages = commands.add_parser("messages", help="citizen messages the bot could not answer")
+    operations = messages.add_subparsers(dest="operation_name", required=True)
+    failed = operations.add_parser("failed", help="messages whose turn failed MAX_ATTEMPTS times, newest first")
+    failed.add_argument("--limit", type=int, default=100)
+    failed.add_argument("--json", action="store_true")
+    failed.set_defaults(func=cmd_messages_failed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--skip-dialogue", action="store_true")
     bench.set_defaults(func=cmd_bench)
     _add_dossier_commands(commands)
+    _add_messages_commands(commands)
     return parser
 
 

@@ -1,32 +1,54 @@
-"""Routing of one citizen message: store it, check it, ask Rasa, store and return replies.
+"""Routing of one citizen message: check it, store it, ask Rasa, store and return replies.
 
 Every channel (web chat, Telegram, Zalo) calls ``Router.handle``. Nothing here raises to
-the citizen: bad input gets a polite Vietnamese answer and Rasa being down gets
-``BUSY``, with the message kept as ``pending`` and retried later by ``retry_pending``.
+the citizen: bad input gets a polite Vietnamese answer, and every answer says only what is
+true about the message:
+
+- Rasa (or the action server) down or slow → ``BUSY``: the message is stored as ``pending``
+  (with the text as typed, erased once sent) and ``retry_pending`` sends it later.
+- Rasa up but the turn failed (an action raised) → the message is retried a few times;
+  after ``max_attempts`` it is marked ``failed`` (staff see it: ``python -m bot messages
+  failed``) and the citizen gets ``FAILED``. A failed message never blocks the others.
+- The database refused the write (locked, disk full) → ``NOT_SAVED``: nothing was kept.
+
+Text is normalised once here (``bot.textinput.normalise_input``: NFKC, ASCII digits,
+whitespace) before anything else reads it. Typed text never reaches Rasa as an intent
+payload (``/intent{...}``): only the payloads of buttons the bot offered in this
+conversation do. With every message Rasa gets ``metadata.message_id`` (our id), so an
+action can ignore a retried form answer it already applied.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from dataclasses import dataclass
-
 from bot.dossiers.masking import mask_numbers
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rasa_client import RasaClient, RasaError, RasaUnavailable
 from bot.store import MessageStore
+from bot.textinput import normalise_input
 
 log = logging.getLogger(__name__)
 
 BUSY = "Hệ thống đang bận, bạn vui lòng thử lại sau ít phút. Tin nhắn của bạn đã được lưu lại."
+RETRYING = ("Xin lỗi, mình chưa trả lời được tin nhắn này ngay. Tin nhắn của bạn đã được lưu, mình sẽ thử lại "
+            "và trả lời bạn trong ít phút.")
+FAILED = ("Xin lỗi, mình chưa xử lý được tin nhắn này. Bạn thử hỏi lại theo cách khác, ví dụ: \"làm hộ chiếu cần "
+          "giấy tờ gì\", hoặc nhắn \"gặp tư vấn viên\" để được người hỗ trợ.")
+NOT_SAVED = ("Xin lỗi, hệ thống đang gặp sự cố nên chưa nhận được tin nhắn này (tin nhắn chưa được lưu). "
+             "Bạn vui lòng gửi lại sau ít phút.")
 EMPTY = "Bạn chưa nhập nội dung. Bạn cần hỏi gì về thủ tục hành chính?"
 NO_WORDS = "Mình chỉ hiểu được tin nhắn bằng chữ. Bạn cần hỏi gì về thủ tục hành chính? Ví dụ: \"làm hộ chiếu cần giấy tờ gì\"."
 TOO_LONG = ("Tin nhắn của bạn dài quá ({length} ký tự), mình chưa đọc được hết. Bạn vui lòng hỏi ngắn gọn trong "
             "một hai câu, ví dụ: \"làm hộ chiếu cần giấy tờ gì\".")
 INVALID_ID = "Mã cuộc trò chuyện không hợp lệ."
-_CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$", re.ASCII)
 _HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
+MAX_PAYLOAD_CHARS = 500
+MAX_TITLE_CHARS = 200
 
 
 class InvalidConversation(ValueError):
@@ -39,6 +61,11 @@ def valid_conversation_id(conversation_id: str) -> str:
     return conversation_id
 
 
+def neutralise_typed(text: str) -> str:
+    """Typed text as Rasa must read it: a leading "/" would make it an intent payload."""
+    return text.lstrip("/").lstrip() if text.startswith("/") else text
+
+
 @dataclass
 class Turn:
     """One citizen message as stored (ID and phone numbers masked) and the replies to it."""
@@ -48,71 +75,117 @@ class Turn:
 
 
 class Router:
-    def __init__(self, store: MessageStore, rasa: RasaClient, max_chars: int = 2000):
+    def __init__(self, store: MessageStore, rasa: RasaClient, max_chars: int = 2000, max_attempts: int = 3):
         self.store = store
         self.rasa = rasa
         self.max_chars = max_chars
+        self.max_attempts = max(1, max_attempts)
 
     async def handle(self, conversation_id: str, text: str | None = None, payload: str | None = None,
                      title: str | None = None, channel: str = "web") -> Turn:
         """Process one message; return it as stored and the replies (already stored).
 
-        The citizen's text goes to Rasa as typed, but is stored with long numbers masked
-        (the history shows "0912***678"): the app's database keeps no ID or phone number.
+        The citizen's text goes to Rasa as typed (normalised), but is stored with long numbers
+        masked (the history shows "0912***678"): the app's history keeps no ID or phone number.
         """
         valid_conversation_id(conversation_id)
-        text = (text or "") if isinstance(text, (str, type(None))) else str(text)
-        if isinstance(payload, str) and not payload.startswith("/"):
-            text, payload = payload, None  # a button that answers with plain text (e.g. "Nữ")
-        payload = payload if isinstance(payload, str) and len(payload) <= 500 else None
-        shown = mask_numbers((title or "") if payload else text.strip())
-        message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload, status="pending")
+        text = normalise_input(text if isinstance(text, str) else None)
+        title = normalise_input(title if isinstance(title, str) else None)[:MAX_TITLE_CHARS]
+        payload = payload if isinstance(payload, str) and 0 < len(payload) <= MAX_PAYLOAD_CHARS else None
+        if payload is not None:
+            text, payload = self._button(conversation_id, payload, title)
+        if payload is None:
+            text = neutralise_typed(text)
+        shown = mask_numbers(title if payload else text)
         local = None if payload else self._local_answer(text)
         if local is not None:
-            self.store.set_status(message_id, "ok")
+            try:
+                self.store.add(conversation_id, "in", shown, channel=channel)
+            except sqlite3.Error as error:
+                return self._not_saved(shown, error)
             return Turn(shown, self._reply(conversation_id, [{"text": local, "buttons": []}], channel))
-        replies = await self._ask_rasa(conversation_id, message_id, payload or text.strip(), channel)
+        message = payload or text
+        try:
+            message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload,
+                                        status="pending", pending_text=None if payload else text)
+        except sqlite3.Error as error:
+            return self._not_saved(shown, error)
+        replies = await self._ask_rasa(conversation_id, message_id, message, channel)
         return Turn(shown, replies)
+
+    def _button(self, conversation_id: str, payload: str, title: str) -> tuple[str, str | None]:
+        """(text, payload) for a button press: the payload only if the bot offered that button here."""
+        if not payload.startswith("/"):
+            return normalise_input(payload), None  # a button that answers with plain text (e.g. "Nữ")
+        if payload in self.store.offered_payloads(conversation_id):
+            return title, payload
+        log.info("payload not offered in this conversation: sent as text")
+        return title, None
 
     def _local_answer(self, text: str) -> str | None:
         """A polite answer for input that should not reach the NLU, or None."""
-        stripped = text.strip()
-        if not stripped:
+        if not text:
             return EMPTY
-        if len(stripped) > self.max_chars:
-            return TOO_LONG.format(length=len(stripped))
-        if not _HAS_WORD.search(stripped):
+        if len(text) > self.max_chars:
+            return TOO_LONG.format(length=len(text))
+        if not _HAS_WORD.search(text):
             return NO_WORDS
         return None
 
+    def _not_saved(self, shown: str, error: Exception) -> Turn:
+        log.error("message not stored: %s", type(error).__name__)
+        return Turn(shown, [{"text": NOT_SAVED, "buttons": []}])
+
     async def _ask_rasa(self, conversation_id: str, message_id: int, message: str, channel: str) -> list[dict]:
         try:
-            replies = await self.rasa.send(conversation_id, message, {"channel": channel})
-        except RasaUnavailable as error:
-            log.warning("rasa unavailable for message %s: %s", message_id, error)
-            return self._reply(conversation_id, [{"text": BUSY, "buttons": []}], channel)
+            replies = await self.rasa.send(conversation_id, message, {"channel": channel, "message_id": message_id})
+        except RasaError as error:
+            notice = self._failed_turn(message_id, error)
+            return self._reply(conversation_id, [{"text": notice, "buttons": []}], channel)
         self.store.set_status(message_id, "ok")
         return self._reply(conversation_id, replies, channel)
 
+    def _failed_turn(self, message_id: int, error: RasaError) -> str:
+        """Record a failed attempt; the text to tell the citizen."""
+        if isinstance(error, RasaUnavailable) and not error.timed_out:
+            log.warning("rasa unavailable for message %s: %s", message_id, error)
+            return BUSY
+        attempts = self.store.record_failure(message_id, str(error), self.max_attempts)
+        log.error("turn failed for message %s (attempt %d/%d): %s", message_id, attempts, self.max_attempts, error)
+        if attempts >= self.max_attempts:
+            return FAILED
+        return BUSY if isinstance(error, RasaUnavailable) else RETRYING
+
     def _reply(self, conversation_id: str, replies: list[dict], channel: str) -> list[dict]:
-        for reply in replies:
-            self.store.add(conversation_id, "out", reply["text"], channel=channel, buttons=reply["buttons"])
+        try:
+            for reply in replies:
+                self.store.add(conversation_id, "out", reply["text"], channel=channel, buttons=reply["buttons"])
+        except sqlite3.Error as error:  # the citizen still gets the answer now
+            log.error("reply not stored: %s", type(error).__name__)
         return replies
 
     async def retry_pending(self, older_than: float = 30.0) -> int:
-        """Send messages kept while Rasa was down; their replies land in the history.
+        """Send messages kept while Rasa was down or whose turn failed; their replies land in the history.
 
-        (A kept message is sent as stored, so a number typed in it arrives masked.)
+        Oldest first. A message whose turn fails is counted and skipped (after ``max_attempts``
+        it is marked failed and the citizen told); when Rasa is unreachable the round stops,
+        since every other message would wait for the same reason. Returns how many were answered.
         """
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=older_than)).isoformat(timespec="microseconds")
         done = 0
         for message in self.store.pending(before=cutoff):
-            text = message["payload"] or message["text"]
+            conversation_id, channel = message["conversation_id"], message["channel"]
+            text = message["payload"] or message["pending_text"] or message["text"]
             try:
-                replies = await self.rasa.send(message["conversation_id"], text, {"channel": message["channel"]})
-            except RasaUnavailable:
-                break
+                replies = await self.rasa.send(conversation_id, text, {"channel": channel, "message_id": message["id"]})
+            except RasaError as error:
+                notice = self._failed_turn(message["id"], error)
+                if notice == FAILED:
+                    self._reply(conversation_id, [{"text": FAILED, "buttons": []}], channel)
+                if isinstance(error, RasaUnavailable) and not error.timed_out:
+                    break
+                continue
             self.store.set_status(message["id"], "ok")
-            self._reply(message["conversation_id"], replies, message["channel"])
+            self._reply(conversation_id, replies, channel)
             done += 1
         return done

@@ -1,38 +1,100 @@
-"""A small async client for Rasa's REST channel (``/webhooks/rest/webhook``)."""
+"""A small async client for Rasa's REST channel (``/webhooks/rest/webhook``).
+
+Two kinds of failure are told apart, because they call for different handling:
+
+- ``RasaUnavailable``: Rasa (or the action server behind it) cannot serve anyone right
+  now — connection refused, a timeout, or a turn that failed while the action server's
+  health check fails too. The message waits and is retried; nobody is to blame.
+- ``TurnFailed``: Rasa and the action server are up, but this one turn failed (an action
+  raised, Rasa answered 5xx or nothing). Retrying it a few times is fine; after that it
+  is marked failed so it cannot block the messages behind it.
+
+Every request carries ``Authorization: Bearer <RASA_TOKEN>``: the REST channel refuses
+requests without it (see ``bot/rasa_channel.py``).
+"""
 
 from __future__ import annotations
 
 import httpx
 
+__all__ = ["RasaClient", "RasaError", "RasaUnavailable", "TurnFailed"]
 
-class RasaUnavailable(Exception):
-    """Rasa (or the action server behind it) did not answer in time or answered with an error."""
+
+class RasaError(Exception):
+    """Rasa gave no usable answer to a message."""
+
+
+class RasaUnavailable(RasaError):
+    """Rasa (or the action server behind it) did not answer in time or is down."""
+
+    timed_out = False
+
+
+class RasaTimeout(RasaUnavailable):
+    """Rasa did not answer within the timeout: the turn may still finish inside Rasa."""
+
+    timed_out = True
+
+
+class TurnFailed(RasaError):
+    """Rasa is up but this turn failed (an action error, a 5xx, no reply at all)."""
 
 
 class RasaClient:
-    def __init__(self, base_url: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None):
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport,
+    def __init__(self, base_url: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None,
+                 token: str | None = None, actions_health_url: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers=headers,
                                          limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+        self._actions_health_url = actions_health_url
 
     async def send(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
-        """Send one message; return the bot's replies as ``{"text", "buttons"}`` dicts."""
+        """Send one message; return the bot's replies as ``{"text", "buttons"}`` dicts.
+
+        Raises ``RasaUnavailable`` (``RasaTimeout`` for a timeout) or ``TurnFailed``.
+        """
         body = {"sender": sender, "message": message, "metadata": metadata or {}}
         try:
             response = await self._client.post("/webhooks/rest/webhook", json=body)
-            response.raise_for_status()
-            data = response.json()
-        except (httpx.HTTPError, ValueError) as error:
+        except httpx.TimeoutException as error:
+            raise RasaTimeout(type(error).__name__) from error
+        except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code in (401, 403):
+            raise RasaUnavailable(f"refused by Rasa ({response.status_code}): check RASA_TOKEN")
+        if response.status_code >= 400:
+            raise await self._failure(f"HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise await self._failure("answer is not JSON") from None
         if not isinstance(data, list):
-            raise RasaUnavailable("unexpected answer")
-        replies = [_reply(item) for item in data if item.get("text") or item.get("buttons")]
+            raise await self._failure("unexpected answer")
+        replies = [_reply(item) for item in data if isinstance(item, dict) and (item.get("text") or item.get("buttons"))]
         if not replies:  # every turn of ours answers; none means an action failed inside Rasa
-            raise RasaUnavailable("no reply")
+            raise await self._failure("no reply")
         return replies
+
+    async def _failure(self, reason: str) -> RasaError:
+        """``TurnFailed``, unless the action server is down (then every turn fails: an outage)."""
+        if not await self.actions_healthy():
+            return RasaUnavailable(f"{reason}; action server down")
+        return TurnFailed(reason)
 
     async def healthy(self) -> bool:
         try:
             return (await self._client.get("/")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def actions_healthy(self) -> bool:
+        """Whether the action server answers its health check (True when its address is unknown)."""
+        if not self._actions_health_url:
+            return True
+        try:
+            request = self._client.build_request("GET", self._actions_health_url, timeout=2)
+            request.headers.pop("Authorization", None)  # Rasa's token is for Rasa only
+            return (await self._client.send(request)).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -41,5 +103,7 @@ class RasaClient:
 
 
 def _reply(item: dict) -> dict:
-    buttons = [{"title": b.get("title", ""), "payload": b.get("payload", "")} for b in item.get("buttons") or []]
-    return {"text": item.get("text") or "", "buttons": buttons}
+    text = item.get("text") if isinstance(item.get("text"), str) else ""
+    buttons = [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+               for b in item.get("buttons") or [] if isinstance(b, dict)]
+    return {"text": text, "buttons": buttons}

@@ -34,7 +34,7 @@ from bot.settings import Settings
 from bot.store import MessageStore
 from procedures import Procedure, default_catalogue
 
-__all__ = ["change_state", "show", "list_dossiers", "purge", "dossier_pdf", "describe", "notification_text",
+__all__ = ["change_state", "show", "list_dossiers", "purge", "failed_messages", "dossier_pdf", "describe", "notification_text",
            "deliver_to_channel", "form_of", "procedure_of", "expected_working_days", "DossierNotFound",
            "InvalidTransition", "UnknownState"]
 
@@ -216,11 +216,23 @@ def list_dossiers(config: Settings, state: Optional[str] = None, limit: int = 50
     return [_summary(d) for d in dossiers if d is not None]
 
 
-def purge(config: Settings) -> int:
-    """Delete drafts (dossiers still ``nhap``, form drafts) untouched for DRAFT_RETENTION_DAYS,
-    and Rasa's conversation events older than that (they hold what citizens typed)."""
-    removed = DossierStore(config.app_db).purge_drafts(older_than_days=config.draft_retention_days)
-    return removed + purge_tracker_events(config.tracker_db, config.draft_retention_days)
+def purge(config: Settings, messages: Optional[MessageStore] = None) -> int:
+    """Delete what is older than DRAFT_RETENTION_DAYS: drafts (dossiers still ``nhap``, form
+    drafts), the app's chat messages, and Rasa's conversation events (they hold what citizens
+    typed). Rasa's own in-memory cache drops conversations older than that by itself
+    (``bot/tracker_store.py``). Deletion is secure (SQLite ``secure_delete``)."""
+    days = config.draft_retention_days
+    removed = DossierStore(config.app_db).purge_drafts(older_than_days=days)
+    removed += (messages or MessageStore(config.app_db)).purge(days)
+    return removed + purge_tracker_events(config.tracker_db, days)
+
+
+def failed_messages(config: Settings, limit: int = 100, messages: Optional[MessageStore] = None) -> list[dict]:
+    """Citizen messages whose turn failed MAX_ATTEMPTS times, newest first: id, conversation,
+    channel, text as stored (numbers masked), attempts, error (no personal data), time."""
+    keys = ("id", "conversation_id", "channel", "text", "attempts", "error", "created_at")
+    rows = (messages or MessageStore(config.app_db)).failed(limit)
+    return [{k: row[k] for k in keys} for row in rows]
 
 
 def purge_tracker_events(path, older_than_days: int, now: Optional[float] = None) -> int:
@@ -228,10 +240,14 @@ def purge_tracker_events(path, older_than_days: int, now: Optional[float] = None
     if not Path(path).exists():
         return 0
     cutoff = (now or time.time()) - older_than_days * 86400
-    with contextlib.closing(sqlite3.connect(str(path), timeout=10)) as conn, conn:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone():
-            return 0
-        return conn.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,)).rowcount
+    with contextlib.closing(sqlite3.connect(str(path), timeout=10)) as conn:
+        conn.execute("PRAGMA secure_delete=ON")
+        with conn:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone():
+                return 0
+            removed = conn.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,)).rowcount
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
 
 
 def dossier_pdf(config: Settings, code: str, today: Optional[dt.date] = None) -> Optional[bytes]:

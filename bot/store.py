@@ -1,7 +1,12 @@
 """The bot app's own SQLite database: every message in and out, per conversation.
 
 A citizen's message is written before it goes to Rasa, so it is never lost even when
-Rasa is down (its status stays ``pending`` until a reply is delivered).
+Rasa is down: its status stays ``pending`` until a reply is delivered (``ok``), or it is
+``failed`` after ``MAX_ATTEMPTS`` failed turns. ``text`` is what the history shows (ID and
+phone numbers masked); ``pending_text`` keeps the text as typed only while the message
+waits to be sent to Rasa, and is erased when it is sent or fails. Messages older than the
+retention period are deleted (``purge``) with SQLite's ``secure_delete`` on, so deleted
+text does not linger in free pages.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 SCHEMA = """
@@ -25,6 +30,16 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id, id);
+"""
+# Columns added after the first release: (name, definition), added to older databases on open.
+ADDED_COLUMNS = [
+    ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("pending_text", "TEXT"),
+    ("error", "TEXT"),
+]
+INDEXES = """
+CREATE INDEX IF NOT EXISTS messages_status ON messages (status, id);
+CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
 """
 
 
@@ -42,23 +57,66 @@ class MessageStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
+        existing = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        for name, definition in ADDED_COLUMNS:
+            if name not in existing:
+                self._db.execute(f"ALTER TABLE messages ADD COLUMN {name} {definition}")
+        self._db.executescript(INDEXES)
         self._lock = threading.Lock()
 
     def add(self, conversation_id: str, direction: str, text: str, *, channel: str = "web",
-            payload: str | None = None, buttons: list | None = None, status: str = "ok") -> int:
+            payload: str | None = None, buttons: list | None = None, status: str = "ok",
+            pending_text: str | None = None) -> int:
+        """Store one message; ``pending_text`` (the text as typed) only for a message still to send."""
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO messages (conversation_id, channel, direction, text, payload, buttons, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (conversation_id, channel, direction, text, payload, buttons, status,"
+                " created_at, pending_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, channel, direction, text, payload,
-                 json.dumps(buttons, ensure_ascii=False) if buttons else None, status, now_iso()),
+                 json.dumps(buttons, ensure_ascii=False) if buttons else None, status, now_iso(), pending_text),
             )
             return cursor.lastrowid
 
     def set_status(self, message_id: int, status: str) -> None:
+        """``ok`` or ``failed``: the clear text kept for sending is erased; ``pending`` keeps it."""
         with self._lock:
-            self._db.execute("UPDATE messages SET status = ? WHERE id = ?", (status, message_id))
+            if status == "pending":
+                self._db.execute("UPDATE messages SET status = ? WHERE id = ?", (status, message_id))
+            else:
+                self._db.execute("UPDATE messages SET status = ?, pending_text = NULL WHERE id = ?",
+                                 (status, message_id))
+
+    def record_failure(self, message_id: int, reason: str, max_attempts: int) -> int:
+        """Count one failed turn of a pending message; after ``max_attempts`` it becomes ``failed``.
+
+        ``reason`` must not carry personal data (an exception class, "no reply"). Returns the
+        number of attempts so far.
+        """
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT attempts FROM messages WHERE id = ?", (message_id,)).fetchone()
+            attempts = (row["attempts"] if row else 0) + 1
+            if attempts >= max_attempts:
+                self._db.execute("UPDATE messages SET attempts = ?, error = ?, status = 'failed', pending_text = NULL"
+                                 " WHERE id = ?", (attempts, reason[:200], message_id))
+            else:
+                self._db.execute("UPDATE messages SET attempts = ?, error = ? WHERE id = ?",
+                                 (attempts, reason[:200], message_id))
+        return attempts
+
+    def offered_payloads(self, conversation_id: str, last: int = 5) -> set[str]:
+        """Payloads of the buttons in the bot's last ``last`` replies in this conversation."""
+        with self._lock:
+            rows = self._db.execute("SELECT buttons FROM messages WHERE conversation_id = ? AND direction = 'out'"
+                                    " ORDER BY id DESC LIMIT ?", (conversation_id, last)).fetchall()
+        payloads: set[str] = set()
+        for row in rows:
+            for button in json.loads(row["buttons"]) if row["buttons"] else []:
+                if isinstance(button, dict) and isinstance(button.get("payload"), str):
+                    payloads.add(button["payload"])
+        return payloads
 
     def history(self, conversation_id: str, after: str | None = None) -> list[dict]:
         query = "SELECT * FROM messages WHERE conversation_id = ?"
@@ -71,11 +129,29 @@ class MessageStore:
         return [_row(r) for r in rows]
 
     def pending(self, before: str) -> list[dict]:
-        """Citizen messages written before ``before`` (ISO time) that got no reply from Rasa."""
+        """Citizen messages written before ``before`` (ISO time) that got no reply from Rasa yet,
+        oldest first, each with ``pending_text`` (the text as typed) and ``attempts``."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM messages WHERE status = 'pending' AND created_at < ? ORDER BY id",
                                     (before,)).fetchall()
-        return [_row(r) for r in rows]
+        return [{**_row(r), "pending_text": r["pending_text"], "attempts": r["attempts"]} for r in rows]
+
+    def failed(self, limit: int = 100) -> list[dict]:
+        """Messages whose turn failed ``MAX_ATTEMPTS`` times, newest first (masked text, no clear copy)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM messages WHERE status = 'failed' ORDER BY id DESC LIMIT ?",
+                                    (limit,)).fetchall()
+        return [{**_row(r), "attempts": r["attempts"], "error": r["error"]} for r in rows]
+
+    def purge(self, older_than_days: int, now: datetime | None = None) -> int:
+        """Delete messages older than ``older_than_days`` (securely: freed pages are zeroed and the
+        write-ahead log is checkpointed and truncated). Returns how many went."""
+        cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=older_than_days)).isoformat(
+            timespec="microseconds")
+        with self._lock:
+            removed = self._db.execute("DELETE FROM messages WHERE created_at < ?", (cutoff,)).rowcount
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
 
 
 def _row(row: sqlite3.Row) -> dict:

@@ -6,13 +6,19 @@ half of the Rasa process's CPU (py-spy, README "Speed"). Rasa serves a conversat
 one process and locks it per turn, so a write-through cache is safe: every event is
 still written to SQLite (a conversation survives a restart), but reads of a recently
 active conversation come from memory, and new events are written in one INSERT.
-SQLite runs in WAL mode for cheaper commits.
+SQLite runs in WAL mode for cheaper commits, with ``secure_delete`` on.
+
+The daily purge (``bot.staff.purge``) deletes events older than DRAFT_RETENTION_DAYS from
+the database; a cached conversation whose oldest event is older than that is dropped from
+memory and read again, so the cache never keeps what the database no longer has.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import time
 from collections import OrderedDict
 from typing import Any, Optional, Text
 
@@ -24,10 +30,15 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 MAX_CACHED_CONVERSATIONS = 500
 
 
+def _retention_seconds() -> float:
+    return int(os.environ.get("DRAFT_RETENTION_DAYS", 30)) * 86400.0
+
+
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -50,10 +61,19 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._events: "OrderedDict[str, list]" = OrderedDict()
+        self._retention = _retention_seconds()
+
+    def _expired(self, events: list) -> bool:
+        """Whether the cached conversation holds events the purge has deleted (or will)."""
+        oldest = getattr(events[0], "timestamp", None) if events else None
+        return oldest is not None and oldest < time.time() - self._retention
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The latest conversation session, from memory when this process saved it last."""
         events = self._events.get(sender_id)
+        if events is not None and self._expired(events):
+            del self._events[sender_id]
+            events = None
         if events is None:
             tracker = await super().retrieve(sender_id)
             if tracker is not None:
@@ -65,6 +85,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store the new events: those after the ones this process already saved or read."""
         known = self._events.get(tracker.sender_id)
+        if known is not None and self._expired(known):
+            del self._events[tracker.sender_id]
+            known = None
         if known is None:
             await super().save(tracker)  # stock: counts what is stored, then inserts the rest
         else:

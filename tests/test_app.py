@@ -64,10 +64,11 @@ def test_message_goes_to_rasa_and_history_keeps_both_sides(config, client):
 
 def test_button_sends_payload_and_shows_title(config, client):
     with LoopbackServer(fake_rasa, config.rasa_port):
-        post(client, payload='/ask_fee{"procedure":"ho-chieu"}', title="Lệ phí")
-    assert received[0]["message"] == '/ask_fee{"procedure":"ho-chieu"}'
+        post(client, text="hộ chiếu")                      # the reply offers a button "/ask_fee"
+        post(client, payload="/ask_fee", title="Lệ phí")
+    assert received[1]["message"] == "/ask_fee"
     history = client.get("/api/conversations/web-1/messages").json()["messages"]
-    assert history[0]["text"] == "Lệ phí"
+    assert history[2]["text"] == "Lệ phí"
 
 
 @pytest.mark.parametrize("text, expected", [("", EMPTY), ("   \n ", EMPTY), ("😀😀🙏", NO_WORDS)])
