@@ -86,6 +86,10 @@ class Settings:
         return f"http://{host}:{self.actions_port}/webhook"
 
     @property
+    def actions_health_url(self) -> str:
+        return self.actions_url.rsplit("/", 1)[0] + "/health"
+
+    @property
     def actions_timeout(self) -> float:
         """Seconds Rasa waits for an action: always shorter than ``rasa_timeout``, so a slow action
         fails inside Rasa (and Rasa answers) before the bot app gives up on Rasa."""
