@@ -1,0 +1,50 @@
+"""The bot says a message was saved only when it was."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+
+import pytest
+from starlette.testclient import TestClient
+
+from bot import settings
+from bot.app import create_app
+from bot.conversations import BUSY, NOT_SAVED
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def client(tmp_path):
+    config = replace(settings.load(), data_dir=tmp_path, rasa_port=free_port(), actions_port=free_port(),
+                     rasa_timeout=1.0)
+    with TestClient(create_app(config)) as test_client:
+        yield test_client
+
+
+def say(client, text="lệ phí hộ chiếu"):
+    response = client.post("/api/messages", json={"conversation_id": "web-s", "text": text})
+    assert response.status_code == 200
+    return response.json()["replies"][0]["text"]
+
+
+def test_database_locked_is_not_called_saved(client, tmp_path):
+    client.app.state.store._db.execute("PRAGMA busy_timeout = 200")
+    locker = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        reply = say(client)
+    finally:
+        locker.execute("ROLLBACK")
+    assert reply == NOT_SAVED and "đã được lưu" not in reply
+    assert say(client) == BUSY                       # lock gone: stored, and Rasa is down → BUSY is true
+    assert [m["status"] for m in client.app.state.store.history("web-s") if m["direction"] == "in"] == ["pending"]
+
+
+def test_disk_full_is_not_called_saved(client, monkeypatch):
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(client.app.state.store, "add", full)
+    assert say(client) == NOT_SAVED
+    assert say(client, "") == NOT_SAVED              # the local answers too
