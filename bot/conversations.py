@@ -14,8 +14,15 @@ true about the message:
 Text is normalised once here (``bot.textinput.normalise_input``: NFKC, ASCII digits,
 whitespace) before anything else reads it. Typed text never reaches Rasa as an intent
 payload (``/intent{...}``): only the payloads of buttons the bot offered in this
-conversation do. With every message Rasa gets ``metadata.message_id`` (our id), so an
-action can ignore a retried form answer it already applied.
+conversation do. A button press arrives as its payload (web), as a short key of it
+(``channels.base.payload_key``, Telegram), as the payload typed back (Zalo's query
+buttons), or as the number of the choice ("2") on clients that show no buttons. With every
+message Rasa gets ``metadata.message_id`` (our id), so an action can ignore a retried form
+answer it already applied.
+
+Replies are stored in the history with ID and phone numbers masked (the confirmation
+summary included) and handed to ``bot.delivery.Delivery`` as they are, for the platform
+channels' outbox.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bot.delivery import Delivery
 from bot.dossiers.masking import mask_numbers
 from bot.rasa_client import RasaClient, RasaError, RasaUnavailable
 from bot.store import MessageStore
 from bot.textinput import normalise_input
+from channels.base import payload_key as key_of
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,7 @@ TOO_LONG = ("Tin nhắn của bạn dài quá ({length} ký tự), mình chưa �
 INVALID_ID = "Mã cuộc trò chuyện không hợp lệ."
 _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$", re.ASCII)
 _HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
+_CHOICE_NUMBER = re.compile(r"^(?:số\s*)?([1-9])[.)]?$", re.IGNORECASE)
 MAX_PAYLOAD_CHARS = 500
 MAX_TITLE_CHARS = 200
 
@@ -75,14 +85,16 @@ class Turn:
 
 
 class Router:
-    def __init__(self, store: MessageStore, rasa: RasaClient, max_chars: int = 2000, max_attempts: int = 3):
+    def __init__(self, store: MessageStore, rasa: RasaClient, max_chars: int = 2000, max_attempts: int = 3,
+                 delivery: Delivery | None = None):
         self.store = store
         self.rasa = rasa
         self.max_chars = max_chars
         self.max_attempts = max(1, max_attempts)
+        self.delivery = delivery or Delivery(None)
 
     async def handle(self, conversation_id: str, text: str | None = None, payload: str | None = None,
-                     title: str | None = None, channel: str = "web") -> Turn:
+                     title: str | None = None, channel: str = "web", payload_key: str | None = None) -> Turn:
         """Process one message; return it as stored and the replies (already stored).
 
         The citizen's text goes to Rasa as typed (normalised), but is stored with long numbers
@@ -92,6 +104,8 @@ class Router:
         text = normalise_input(text if isinstance(text, str) else None)
         title = normalise_input(title if isinstance(title, str) else None)[:MAX_TITLE_CHARS]
         payload = payload if isinstance(payload, str) and 0 < len(payload) <= MAX_PAYLOAD_CHARS else None
+        if payload is None:
+            payload = self._pressed(conversation_id, text, payload_key)
         if payload is not None:
             text, payload = self._button(conversation_id, payload, title)
         if payload is None:
@@ -105,6 +119,7 @@ class Router:
                 return self._not_saved(shown, error)
             return Turn(shown, self._reply(conversation_id, [{"text": local, "buttons": []}], channel))
         message = payload or text
+        self.delivery.citizen_wrote(conversation_id, channel)
         try:
             message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload,
                                         status="pending", pending_text=None if payload else text)
@@ -112,6 +127,19 @@ class Router:
             return self._not_saved(shown, error)
         replies = await self._ask_rasa(conversation_id, message_id, message, channel)
         return Turn(shown, replies)
+
+    def _pressed(self, conversation_id: str, text: str, key: str | None) -> str | None:
+        """The payload of an offered button the citizen chose by its key, its payload or its number."""
+        if not key and not (text.startswith("/") or _CHOICE_NUMBER.match(text)):
+            return None
+        if key:
+            offered = self.store.offered_payloads(conversation_id)
+            return next((p for p in offered if key_of(p) == key), None)
+        if text.startswith("/"):
+            return text if text in self.store.offered_payloads(conversation_id) else None
+        buttons = self.store.last_buttons(conversation_id)
+        number = int(_CHOICE_NUMBER.match(text).group(1))
+        return buttons[number - 1]["payload"] if number <= len(buttons) else None
 
     def _button(self, conversation_id: str, payload: str, title: str) -> tuple[str, str | None]:
         """(text, payload) for a button press: the payload only if the bot offered that button here."""
@@ -157,10 +185,13 @@ class Router:
         return BUSY if isinstance(error, RasaUnavailable) else RETRYING
 
     def _reply(self, conversation_id: str, replies: list[dict], channel: str) -> list[dict]:
+        """Store the replies (numbers masked) and hand them to the channel's delivery."""
         try:
             for reply in replies:
-                self.store.add(conversation_id, "out", reply["text"], channel=channel, buttons=reply["buttons"])
-        except sqlite3.Error as error:  # the citizen still gets the answer now
+                self.store.add(conversation_id, "out", mask_numbers(reply["text"]), channel=channel,
+                               buttons=reply["buttons"])
+            self.delivery.send(conversation_id, channel, replies)
+        except sqlite3.Error as error:  # the web citizen still gets the answer now
             log.error("reply not stored: %s", type(error).__name__)
         return replies
 

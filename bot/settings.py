@@ -23,6 +23,18 @@
 | STAFF_API_TOKEN | (unset: staff API off) | bearer token for the staff HTTP API |
 | DRAFT_RETENTION_DAYS | 30 | unsubmitted drafts, chat messages and Rasa's conversation events older than this are deleted |
 | PDF_LINK_HOURS | 72 | a PDF download link works for this many hours |
+| ZALO_APP_ID | (unset: Zalo off) | Zalo app id (developers.zalo.me) |
+| ZALO_APP_SECRET | (unset: Zalo off) | the app's OAuth secret key, sent when refreshing tokens |
+| ZALO_OA_SECRET_KEY | (unset: Zalo off) | the OA secret key that signs webhooks (X-ZEvent-Signature) |
+| ZALO_ACCESS_TOKEN | (unset) | first OA access token; later ones are stored by the app in BOT_DATA_DIR |
+| ZALO_REFRESH_TOKEN | (unset) | first refresh token (single use; replaced pairs are stored by the app) |
+| ZALO_API_URL | https://openapi.zalo.me | Zalo OpenAPI base URL |
+| ZALO_OAUTH_URL | https://oauth.zaloapp.com | Zalo OAuth base URL (token refresh) |
+| ZALO_WINDOW_HOURS | 48 | Zalo sends free customer-service messages this long after the citizen's last message; later notifications wait |
+| TELEGRAM_BOT_TOKEN | (unset: Telegram off) | bot token from @BotFather |
+| TELEGRAM_WEBHOOK_SECRET | (unset: Telegram off in webhook mode) | secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -) |
+| TELEGRAM_API_URL | https://api.telegram.org | Bot API base URL (methods at {url}/bot<token>/<method>) |
+| TELEGRAM_MODE | webhook | `webhook` (production) or `polling` (development, no public URL needed) |
 """
 
 from __future__ import annotations
@@ -74,6 +86,18 @@ class Settings:
     rate_limit_per_minute: int = 60
     conversation_rate_per_minute: int = 20
     max_attempts: int = 3
+    zalo_app_id: str | None = None
+    zalo_app_secret: str | None = field(default=None, repr=False)
+    zalo_oa_secret_key: str | None = field(default=None, repr=False)
+    zalo_access_token: str | None = field(default=None, repr=False)
+    zalo_refresh_token: str | None = field(default=None, repr=False)
+    zalo_api_url: str = "https://openapi.zalo.me"
+    zalo_oauth_url: str = "https://oauth.zaloapp.com"
+    zalo_window_hours: float = 48
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    telegram_webhook_secret: str | None = field(default=None, repr=False)
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_mode: str = "webhook"
 
     @property
     def rasa_url(self) -> str:
@@ -182,4 +206,16 @@ def load() -> Settings:
         rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 60),
         conversation_rate_per_minute=_int("CONVERSATION_RATE_PER_MINUTE", 20),
         max_attempts=_int("MAX_ATTEMPTS", 3),
+        zalo_app_id=os.environ.get("ZALO_APP_ID") or None,
+        zalo_app_secret=os.environ.get("ZALO_APP_SECRET") or None,
+        zalo_oa_secret_key=os.environ.get("ZALO_OA_SECRET_KEY") or None,
+        zalo_access_token=os.environ.get("ZALO_ACCESS_TOKEN") or None,
+        zalo_refresh_token=os.environ.get("ZALO_REFRESH_TOKEN") or None,
+        zalo_api_url=os.environ.get("ZALO_API_URL", "https://openapi.zalo.me").rstrip("/"),
+        zalo_oauth_url=os.environ.get("ZALO_OAUTH_URL", "https://oauth.zaloapp.com").rstrip("/"),
+        zalo_window_hours=_float("ZALO_WINDOW_HOURS", 48),
+        telegram_bot_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
+        telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
+        telegram_api_url=os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
+        telegram_mode=os.environ.get("TELEGRAM_MODE", "webhook"),
     )

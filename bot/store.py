@@ -106,6 +106,23 @@ class MessageStore:
                                  (attempts, reason[:200], message_id))
         return attempts
 
+    def last_buttons(self, conversation_id: str) -> list[dict]:
+        """The buttons of the bot's latest reply (a number answer chooses among them)."""
+        with self._lock:
+            rows = self._db.execute("SELECT buttons FROM messages WHERE conversation_id = ? AND direction = 'out'"
+                                    " ORDER BY id DESC LIMIT 1", (conversation_id,)).fetchall()
+        for row in rows:
+            if row["buttons"]:
+                return [b for b in json.loads(row["buttons"]) if isinstance(b, dict)]
+        return []
+
+    def last_inbound_at(self, conversation_id: str) -> datetime | None:
+        """When the citizen last wrote in this conversation."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(created_at) FROM messages WHERE conversation_id = ? AND direction = 'in'",
+                                   (conversation_id,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
     def offered_payloads(self, conversation_id: str, last: int = 5) -> set[str]:
         """Payloads of the buttons in the bot's last ``last`` replies in this conversation."""
         with self._lock:

@@ -1,0 +1,44 @@
+"""Where a reply goes after it is stored in the history: one place for every channel.
+
+- ``web``: nowhere else — the history *is* the web chat's delivery (the page reads it and is
+  pushed new messages by ``GET /api/conversations/{id}/events``).
+- ``telegram``, ``zalo``: the durable outbox (``bot/outbox.py``), sent by its worker.
+
+Used by the Router (replies) and by ``bot/staff.py`` (state-change notifications), from the
+app or from the staff CLI (another process: the app's outbox worker picks the rows up).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable, Mapping, Optional
+
+from bot.outbox import Outbox
+
+__all__ = ["Delivery", "WEB"]
+
+log = logging.getLogger(__name__)
+WEB = "web"
+
+
+class Delivery:
+    def __init__(self, outbox: Optional[Outbox], wake: Callable[[], None] = lambda: None):
+        self.outbox = outbox
+        self._wake = wake
+
+    def send(self, conversation_id: str, channel: str, replies: Iterable[Mapping]) -> None:
+        """Queue ``replies`` (clear text, as the citizen must read them) for a platform channel."""
+        replies = list(replies)
+        if channel == WEB or not replies or self.outbox is None:
+            return
+        _, _, user_id = conversation_id.partition(":")
+        if not user_id:
+            log.error("no platform user in a %s conversation id", channel)
+            return
+        self.outbox.enqueue(conversation_id, channel, user_id, replies)
+        self._wake()
+
+    def citizen_wrote(self, conversation_id: str, channel: str) -> None:
+        """Messages held outside the platform's window can go now."""
+        if channel != WEB and self.outbox is not None and self.outbox.release(conversation_id):
+            self._wake()

@@ -1,0 +1,245 @@
+"""The durable outbox: every reply and notification to a Telegram or Zalo user goes through it.
+
+A message is written to the ``outbox`` table (the app's SQLite database) in the same place
+the history is written, then ``OutboxWorker`` sends it through its channel
+(``channels.base.Channel.send``). Guarantees:
+
+- **Once, in order, per conversation**: only the oldest unsent message of a conversation is
+  ever in flight; the next one waits until it is sent or has failed for good.
+- **Survives outages and restarts**: a network error, a 5xx, Telegram's 429 (``retry_after``)
+  or Zalo's rate limit reschedules the message with exponential backoff and jitter
+  (tenacity's ``wait_exponential_jitter``; the attempt count and the next time are stored,
+  so a restart resumes where it stopped). After ``MAX_SEND_ATTEMPTS`` it is ``failed`` and
+  listed for staff (``python -m bot messages failed``, ``GET /api/staff/messages/failed``).
+- **Outside the platform's window** (Zalo: free customer-service messages only for
+  ``ZALO_WINDOW_HOURS`` after the citizen's last message) a message is ``held`` and sent when
+  the citizen next writes (``release``).
+- The text as sent (it may show a number once, e.g. the confirmation summary) is kept only
+  until it is sent or failed; the history keeps the masked copy.
+
+Sending itself is at-least-once towards the platform: a crash after the platform accepted a
+message but before it is marked sent resends it once on restart (platforms offer no
+idempotency key for bot messages); everything else is exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import sqlite3
+import threading
+import types
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Optional
+
+import tenacity
+
+from channels.base import Channel, ChannelError, Outbound, OutsideWindow, RetryLater
+
+__all__ = ["Outbox", "OutboxWorker", "MAX_SEND_ATTEMPTS"]
+
+log = logging.getLogger(__name__)
+MAX_SEND_ATTEMPTS = 12          # with backoff up to 10 minutes: about an hour of outage
+_BACKOFF = tenacity.wait_exponential_jitter(initial=1, max=600, jitter=1)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    user_id         TEXT NOT NULL,
+    reply           TEXT,
+    status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'held', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_at         TEXT NOT NULL,
+    error           TEXT,
+    created_at      TEXT NOT NULL,
+    sent_at         TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, conversation_id, id);
+"""
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Delay before attempt ``attempts + 1`` (tenacity's exponential backoff with jitter)."""
+    return float(_BACKOFF(types.SimpleNamespace(attempt_number=max(1, attempts))))
+
+
+class Outbox:
+    """The outbox table. Thread-safe; every method is one short transaction."""
+
+    def __init__(self, path: Path | str, clock: Callable[[], dt.datetime] = _now):
+        self.path = str(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA secure_delete=ON")
+        self._db.executescript(SCHEMA)
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def enqueue(self, conversation_id: str, channel: str, user_id: str, replies: Iterable[Mapping]) -> list[int]:
+        now = _iso(self._clock())
+        ids = []
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for reply in replies:
+                cursor = self._db.execute(
+                    "INSERT INTO outbox (conversation_id, channel, user_id, reply, next_at, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (conversation_id, channel, user_id, json.dumps(dict(reply), ensure_ascii=False), now, now))
+                ids.append(cursor.lastrowid)
+        return ids
+
+    def due(self, limit: int = 50) -> list[dict]:
+        """The oldest unsent message of each conversation, if it is due now."""
+        now = _iso(self._clock())
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT o.* FROM outbox o JOIN (SELECT MIN(id) AS id FROM outbox WHERE status IN ('pending', 'held') "
+                "GROUP BY conversation_id) head ON head.id = o.id "
+                "WHERE o.status = 'pending' AND o.next_at <= ? ORDER BY o.id LIMIT ?", (now, limit)).fetchall()
+        return [_row(r) for r in rows]
+
+    def mark_sent(self, outbox_id: int) -> None:
+        self._update(outbox_id, "status = 'sent', reply = NULL, sent_at = ?, error = NULL", _iso(self._clock()))
+
+    def reschedule(self, outbox_id: int, reason: str, retry_after: Optional[float] = None) -> str:
+        """Count a failed attempt; schedule the next one, or mark it failed. Returns the new status."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT attempts FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+            attempts = (row["attempts"] if row else 0) + 1
+            if attempts >= MAX_SEND_ATTEMPTS:
+                self._db.execute("UPDATE outbox SET status = 'failed', attempts = ?, error = ?, reply = NULL "
+                                 "WHERE id = ?", (attempts, reason[:200], outbox_id))
+                return "failed"
+            delay = max(retry_after or 0.0, backoff_seconds(attempts))
+            next_at = _iso(self._clock() + dt.timedelta(seconds=delay))
+            self._db.execute("UPDATE outbox SET attempts = ?, error = ?, next_at = ? WHERE id = ?",
+                             (attempts, reason[:200], next_at, outbox_id))
+            return "pending"
+
+    def fail(self, outbox_id: int, reason: str) -> None:
+        self._update(outbox_id, "status = 'failed', reply = NULL, error = ?, attempts = attempts + 1", reason[:200])
+
+    def hold(self, outbox_id: int, reason: str) -> None:
+        """Keep a message until the citizen writes again (``release``)."""
+        self._update(outbox_id, "status = 'held', error = ?", reason[:200])
+
+    def release(self, conversation_id: str) -> int:
+        """The citizen wrote: held messages of the conversation become due now."""
+        with self._lock:
+            return self._db.execute("UPDATE outbox SET status = 'pending', next_at = ? WHERE conversation_id = ? "
+                                    "AND status = 'held'", (_iso(self._clock()), conversation_id)).rowcount
+
+    def failed(self, limit: int = 100) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM outbox WHERE status = 'failed' ORDER BY id DESC LIMIT ?",
+                                    (limit,)).fetchall()
+        return [_row(r) for r in rows]
+
+    def rows(self, conversation_id: Optional[str] = None) -> list[dict]:
+        query, params = "SELECT * FROM outbox", []
+        if conversation_id is not None:
+            query, params = query + " WHERE conversation_id = ?", [conversation_id]
+        with self._lock:
+            return [_row(r) for r in self._db.execute(query + " ORDER BY id", params).fetchall()]
+
+    def _update(self, outbox_id: int, assignments: str, *values) -> None:
+        with self._lock:
+            self._db.execute(f"UPDATE outbox SET {assignments} WHERE id = ?", (*values, outbox_id))
+
+
+def _row(row: sqlite3.Row) -> dict:
+    data = dict(row)
+    data["reply"] = json.loads(row["reply"]) if row["reply"] else None
+    return data
+
+
+class OutboxWorker:
+    """Sends due outbox messages through their channels, one at a time per conversation.
+
+    ``last_inbound(conversation_id) -> datetime | None`` tells when the citizen last wrote
+    (for channels with a ``window``). ``wake()`` after an enqueue makes it look at once.
+    """
+
+    def __init__(self, outbox: Outbox, channels: Mapping[str, Channel],
+                 last_inbound: Callable[[str], Optional[dt.datetime]] = lambda cid: None,
+                 poll_every: float = 1.0):
+        self.outbox = outbox
+        self.channels = dict(channels)
+        self.last_inbound = last_inbound
+        self.poll_every = poll_every
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.send_due()
+            except Exception as error:  # noqa: BLE001 — the loop must go on; the rows stay in the outbox
+                log.error("outbox round failed: %s", type(error).__name__)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_every)
+            except asyncio.TimeoutError:
+                pass
+
+    async def send_due(self) -> int:
+        """One round: send the due head of every conversation (conversations in parallel)."""
+        sent = 0
+        while True:
+            due = await asyncio.to_thread(self.outbox.due)
+            if not due:
+                return sent
+            results = await asyncio.gather(*(self._send(row) for row in due))
+            sent += sum(results)
+            if not any(results):
+                return sent
+
+    async def _send(self, row: dict) -> bool:
+        channel = self.channels.get(row["channel"])
+        if channel is None:
+            await asyncio.to_thread(self.outbox.reschedule, row["id"], "channel off")
+            return False
+        window = getattr(channel, "window", None)
+        if window is not None:
+            last = await asyncio.to_thread(self.last_inbound, row["conversation_id"])
+            if last is None or self.outbox.now() - last > window:
+                await asyncio.to_thread(self.outbox.hold, row["id"], "outside the platform's window")
+                return False
+        try:
+            await channel.send(row["user_id"], Outbound.from_reply(row["reply"] or {}))
+        except OutsideWindow as error:
+            await asyncio.to_thread(self.outbox.hold, row["id"], type(error).__name__)
+            return False
+        except RetryLater as error:
+            status = await asyncio.to_thread(self.outbox.reschedule, row["id"], str(error)[:100], error.retry_after)
+            log.warning("outbox %s to %s: retry later (%s)", row["id"], row["channel"], status)
+            return False
+        except ChannelError as error:
+            await asyncio.to_thread(self.outbox.fail, row["id"], type(error).__name__)
+            log.error("outbox %s to %s failed: %s", row["id"], row["channel"], type(error).__name__)
+            return False
+        except Exception as error:  # noqa: BLE001 — an unexpected client error: retry with backoff
+            await asyncio.to_thread(self.outbox.reschedule, row["id"], type(error).__name__)
+            log.error("outbox %s to %s: unexpected %s", row["id"], row["channel"], type(error).__name__)
+            return False
+        await asyncio.to_thread(self.outbox.mark_sent, row["id"])
+        return True
