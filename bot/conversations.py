@@ -128,6 +128,16 @@ class Router:
         replies = await self._ask_rasa(conversation_id, message_id, message, channel)
         return Turn(shown, replies)
 
+    async def notice(self, conversation_id: str, channel: str, text: str) -> Turn:
+        """Answer a platform event the bot does not read (a sticker, a photo) with ``text``."""
+        valid_conversation_id(conversation_id)
+        try:
+            self.store.add(conversation_id, "in", "[tin nhắn không phải chữ]", channel=channel)
+        except sqlite3.Error as error:
+            return self._not_saved("", error)
+        self.delivery.citizen_wrote(conversation_id, channel)
+        return Turn("", self._reply(conversation_id, [{"text": text, "buttons": []}], channel))
+
     def _pressed(self, conversation_id: str, text: str, key: str | None) -> str | None:
         """The payload of an offered button the citizen chose by its key, its payload or its number."""
         if not key and not (text.startswith("/") or _CHOICE_NUMBER.match(text)):
@@ -146,7 +156,7 @@ class Router:
         if not payload.startswith("/"):
             return normalise_input(payload), None  # a button that answers with plain text (e.g. "Nữ")
         if payload in self.store.offered_payloads(conversation_id):
-            return title, payload
+            return title or self.store.button_title(conversation_id, payload) or payload, payload
         log.info("payload not offered in this conversation: sent as text")
         return title, None
 

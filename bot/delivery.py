@@ -11,6 +11,7 @@ app or from the staff CLI (another process: the app's outbox worker picks the ro
 from __future__ import annotations
 
 import logging
+import re
 from typing import Callable, Iterable, Mapping, Optional
 
 from bot.outbox import Outbox
@@ -19,6 +20,17 @@ __all__ = ["Delivery", "WEB"]
 
 log = logging.getLogger(__name__)
 WEB = "web"
+# A dossier PDF link in a reply (``/dossiers/pdf/<signed token>``, the code before the first dot).
+_PDF_LINK = re.compile(r"https?://\S+/dossiers/pdf/(HS-[A-Za-z0-9-]+)\.[A-Za-z0-9._~-]+")
+
+
+def with_document(reply: Mapping) -> dict:
+    """The reply, with ``document`` set when its text carries a dossier PDF link (Telegram sends the file)."""
+    reply = dict(reply)
+    match = _PDF_LINK.search(reply.get("text") or "")
+    if match and not reply.get("document"):
+        reply["document"] = {"url": match.group(0), "name": f"{match.group(1)}.pdf"}
+    return reply
 
 
 class Delivery:
@@ -28,7 +40,7 @@ class Delivery:
 
     def send(self, conversation_id: str, channel: str, replies: Iterable[Mapping]) -> None:
         """Queue ``replies`` (clear text, as the citizen must read them) for a platform channel."""
-        replies = list(replies)
+        replies = [with_document(reply) for reply in replies]
         if channel == WEB or not replies or self.outbox is None:
             return
         _, _, user_id = conversation_id.partition(":")

@@ -123,6 +123,17 @@ class MessageStore:
                                    (conversation_id,)).fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
+    def button_title(self, conversation_id: str, payload: str, last: int = 5) -> str | None:
+        """The title of an offered button (platforms that send back only the payload)."""
+        with self._lock:
+            rows = self._db.execute("SELECT buttons FROM messages WHERE conversation_id = ? AND direction = 'out'"
+                                    " AND buttons IS NOT NULL ORDER BY id DESC LIMIT ?", (conversation_id, last)).fetchall()
+        for row in rows:
+            for button in json.loads(row["buttons"]):
+                if isinstance(button, dict) and button.get("payload") == payload:
+                    return str(button.get("title") or "")
+        return None
+
     def offered_payloads(self, conversation_id: str, last: int = 5) -> set[str]:
         """Payloads of the buttons in the bot's last ``last`` replies in this conversation."""
         with self._lock:
