@@ -15,7 +15,29 @@ Routes:
   ``GET /api/staff/dossiers/{code}`` → the dossier with masked answers and history;
   ``POST /api/staff/dossiers/{code}/state`` ``{"state", "actor", "note"}`` → the dossier
   (409 for a change the life cycle forbids, 404 unknown code, 400 bad body).
+  ``GET /api/staff/messages/failed`` → ``{"messages": [...]}`` (turns that failed MAX_ATTEMPTS times).
   Errors are ``{"error": "<Vietnamese message>"}``.
+
+HTTP hardening (pure ASGI middleware and checks in the handlers):
+- Every response carries Content-Security-Policy (``CSP``), ``X-Content-Type-Options: nosniff`` and
+  ``Referrer-Policy: no-referrer``.
+- Request bodies over MAX_BODY_BYTES → 413, decided from Content-Length or, for chunked uploads,
+  while counting the chunks (the body is never read whole first).
+- JSON routes (``POST /api/messages``, ``POST /api/staff/dossiers/{code}/state``) need
+  ``Content-Type: application/json`` (optionally ``; charset=utf-8``) → 415 otherwise; malformed
+  JSON, JSON nested deeper than MAX_JSON_DEPTH, or a field of the wrong type or length → 400,
+  and nothing is stored.
+- Rate limits (``bot.ratelimit``, persisted in ``limits.db``, keys stored as HMAC digests):
+  RATE_LIMIT_PER_MINUTE per client address on ``POST /api/messages``,
+  ``GET /api/conversations/{id}/messages`` and ``GET /dossiers/pdf/{token}``, and
+  CONVERSATION_RATE_PER_MINUTE per conversation on ``POST /api/messages`` → 429 with
+  ``Retry-After``. A limit of 0 turns that limit off. The client address is
+  ``request.client.host``: behind a reverse proxy, uvicorn must run with ``--proxy-headers`` and
+  ``--forwarded-allow-ips=<proxy address>`` (env FORWARDED_ALLOW_IPS; uvicorn trusts only
+  127.0.0.1 and ::1 by default), or every citizen shares the proxy's limit. Never ``*`` while the
+  app port is reachable directly: clients could then choose their own address.
+- Any unhandled exception → 500 with ``SERVER_ERROR`` (which claims nothing was saved); the log
+  line names only the exception type and the route (never the body, the path's id or token).
 
 Drafts older than DRAFT_RETENTION_DAYS are purged at startup and then once a day.
 """
@@ -26,27 +48,49 @@ import asyncio
 import contextlib
 import hmac
 import html
+import json
 import logging
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import settings as settings_module
 from bot import staff
-from bot.conversations import InvalidConversation, Router, valid_conversation_id
+from bot.conversations import (MAX_PAYLOAD_CHARS, MAX_TITLE_CHARS, InvalidConversation, Router,
+                               valid_conversation_id)
 from bot.dossiers import DossierNotFound, ExpiredToken, InvalidToken, InvalidTransition, check_pdf_token
 from bot.rasa_client import RasaClient
+from bot.ratelimit import RateLimiter
 from bot.store import MessageStore
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 BAD_REQUEST = "Yêu cầu không hợp lệ. Bạn vui lòng tải lại trang và thử lại."
-SERVER_ERROR = "Xin lỗi, hệ thống gặp lỗi. Tin nhắn của bạn đã được lưu, bạn vui lòng thử lại sau ít phút."
+SERVER_ERROR = "Xin lỗi, hệ thống gặp lỗi nên chưa xử lý được yêu cầu này. Bạn vui lòng thử lại sau ít phút."
+BAD_MESSAGE = ('Yêu cầu không hợp lệ: cần JSON có "conversation_id" (chuỗi) và "text" (chuỗi), hoặc "payload" '
+               f'(chuỗi, tối đa {MAX_PAYLOAD_CHARS} ký tự) và "title" (chuỗi, tối đa {MAX_TITLE_CHARS} ký tự). '
+               'Bạn vui lòng tải lại trang và thử lại.')
+TOO_LARGE = "Nội dung gửi lên quá lớn (tối đa {kb} KB). Bạn vui lòng gửi tin nhắn ngắn hơn."
+NOT_JSON = "Yêu cầu phải gửi dạng JSON (tiêu đề “Content-Type: application/json”)."
+TOO_FAST = "Bạn gửi nhanh quá, bạn vui lòng đợi khoảng một phút rồi gửi lại nhé."
+TOO_FAST_PAGE = "Bạn mở liên kết nhanh quá, bạn vui lòng đợi khoảng một phút rồi mở lại nhé."
+RATE_WINDOW = 60.0
+MAX_JSON_DEPTH = 32
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 RETRY_EVERY = 30.0
 PURGE_EVERY = 24 * 3600.0
 STAFF_OFF = "Chưa cấu hình STAFF_API_TOKEN: API cho cán bộ đang tắt."
@@ -64,27 +108,246 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+# --- HTTP hardening: middleware ---------------------------------------------------------------
+
+class _BodyTooLarge(Exception):
+    """Raised from ``receive`` when the streamed body passes the limit (not a ValueError on purpose)."""
+
+
+def _route_of(scope: Scope) -> str:
+    """The route template a request matched ("/dossiers/pdf/{token}"), never the path itself."""
+    endpoint, app = scope.get("endpoint"), scope.get("app")
+    for route in getattr(app, "routes", ()):
+        if getattr(route, "endpoint", None) is endpoint and endpoint is not None:
+            return route.path
+    return "(no route)"
+
+
+class SecurityHeadersMiddleware:
+    """Adds SECURITY_HEADERS to every HTTP response (replacing any a handler set)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", []))
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ErrorMiddleware:
+    """Any exception a handler raises → a polite 500 (``SERVER_ERROR``), logged by type and route only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 — the citizen gets a polite answer, never a stack trace
+            log.error("unhandled %s on %s %s", type(exc).__name__, scope.get("method"), _route_of(scope))
+            if not started:
+                await _error(SERVER_ERROR, 500)(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` with 413 before they are read whole.
+
+    A declared Content-Length over the limit is refused before any of the body is read; a
+    body without one (chunked) is counted chunk by chunk and reading stops at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kb = max(1, self.max_bytes // 1024)
+        response = _error(TOO_LARGE.format(kb=kb), 413)
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = [value for name, value in scope.get("headers", []) if name.lower() == b"content-length"]
+        if declared:
+            value = declared[0].strip()
+            if not value.isdigit() or len(set(v.strip() for v in declared)) > 1:
+                await _error(BAD_REQUEST, 400)(scope, receive, send)
+                return
+            if int(value) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+        seen, started = 0, False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(scope, receive, send)
+
+
+# --- HTTP hardening: checks in handlers -------------------------------------------------------
+
+class _BadJson(Exception):
+    """The body is not JSON we accept (malformed, not UTF-8, or nested too deep)."""
+
+
+def _is_json(request: Request) -> bool:
+    """Content-Type is application/json, with at most a UTF-8 charset parameter."""
+    media, *params = request.headers.get("content-type", "").split(";")
+    if media.strip().lower() != "application/json":
+        return False
+    for param in params:
+        name, _, value = param.strip().partition("=")
+        if not param.strip():
+            continue
+        if name.strip().lower() != "charset" or value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def _too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+async def _json_body(request: Request) -> object:
+    """The parsed JSON body, or ``_BadJson`` (the size limit is the middleware's)."""
+    body = await request.body()
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as error:   # UnicodeDecodeError is a ValueError
+        raise _BadJson from error
+    if _too_deep(value):
+        raise _BadJson
+    return value
+
+
+def _text_field(body: dict, name: str, max_chars: int | None = None) -> bool:
+    """Whether ``body[name]`` is absent, null, or a string (encodable, at most ``max_chars``)."""
+    value = body.get(name)
+    if value is None:
+        return True
+    if not isinstance(value, str) or (max_chars is not None and len(value) > max_chars):
+        return False
+    try:
+        value.encode("utf-8")   # a lone surrogate ("\ud800") is valid JSON but cannot be stored
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _message_request(body: object) -> dict | None:
+    """The fields of a POST /api/messages body, or None when one has the wrong type or length."""
+    if not isinstance(body, dict):
+        return None
+    if not (_text_field(body, "text") and _text_field(body, "payload", MAX_PAYLOAD_CHARS)
+            and _text_field(body, "title", MAX_TITLE_CHARS)):
+        return None
+    return {name: body.get(name) for name in ("conversation_id", "text", "payload", "title")}
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _rate_limited(request: Request, rules: list[tuple[str, int]], page: bool = False) -> Response | None:
+    """A 429 when one of ``(key, per_minute)`` is over its limit (a limit <= 0 is off), else None."""
+    rules = [(key, limit, RATE_WINDOW) for key, limit in rules if limit > 0]
+    if not rules or await run_in_threadpool(request.app.state.limits.allow_all, rules):
+        return None
+    headers = {"Retry-After": str(int(RATE_WINDOW))}   # the window: by then every counted hit has expired
+    if page:
+        response = _page(TOO_FAST_PAGE, 429)
+        response.headers.update(headers)
+        return response
+    return JSONResponse({"error": TOO_FAST}, status_code=429, headers=headers)
+
+
+def _per_client(request: Request) -> list[tuple[str, int]]:
+    return [(f"ip:{_client_address(request)}", request.app.state.config.rate_limit_per_minute)]
+
+
 async def index(request: Request) -> FileResponse:
     return FileResponse(STATIC / "index.html")
 
 
-async def post_message(request: Request) -> JSONResponse:
+async def post_message(request: Request) -> Response:
+    if limited := await _rate_limited(request, _per_client(request)):
+        return limited
+    if not _is_json(request):
+        return _error(NOT_JSON, 415)
     try:
-        body = await request.json()
-    except ValueError:
+        fields = _message_request(await _json_body(request))
+    except _BadJson:
         return _error(BAD_REQUEST, 400)
-    if not isinstance(body, dict):
-        return _error(BAD_REQUEST, 400)
+    if fields is None:
+        return _error(BAD_MESSAGE, 400)
+    try:
+        conversation_id = valid_conversation_id(fields["conversation_id"])
+    except InvalidConversation as error:
+        return _error(str(error), 400)
+    per_conversation = request.app.state.config.conversation_rate_per_minute
+    if limited := await _rate_limited(request, [(f"conversation:{conversation_id}", per_conversation)]):
+        return limited
     router: Router = request.app.state.router
     try:
-        turn = await router.handle(body.get("conversation_id"), text=body.get("text"),
-                                   payload=body.get("payload"), title=body.get("title"), channel="web")
+        turn = await router.handle(conversation_id, text=fields["text"], payload=fields["payload"],
+                                   title=fields["title"], channel="web")
     except InvalidConversation as error:
         return _error(str(error), 400)
     return JSONResponse({"replies": turn.replies, "message": {"text": turn.stored_text}})
 
 
-async def get_messages(request: Request) -> JSONResponse:
+async def get_messages(request: Request) -> Response:
+    if limited := await _rate_limited(request, _per_client(request)):
+        return limited
     try:
         conversation_id = valid_conversation_id(request.path_params["conversation_id"])
     except InvalidConversation as error:
@@ -108,6 +371,8 @@ def _page(message: str, status: int) -> HTMLResponse:
 
 
 async def dossier_pdf(request: Request) -> Response:
+    if limited := await _rate_limited(request, _per_client(request), page=True):
+        return limited
     token = request.path_params["token"]
     config = request.app.state.config
     try:
@@ -182,9 +447,11 @@ def _state_request(body: object) -> tuple[str, str, str | None] | None:
 async def staff_set_state(request: Request) -> JSONResponse:
     if denied := _staff_denied(request):
         return denied
+    if not _is_json(request):
+        return _error(NOT_JSON, 415)
     try:
-        parsed = _state_request(await request.json())
-    except ValueError:
+        parsed = _state_request(await _json_body(request))
+    except _BadJson:
         parsed = None
     if parsed is None:
         return _error(STAFF_BAD_BODY, 400)
@@ -205,10 +472,19 @@ async def staff_set_state(request: Request) -> JSONResponse:
         return _error(DOSSIER_NOT_FOUND.format(code=code.strip().upper()), 404)
 
 
+async def staff_failed_messages(request: Request) -> JSONResponse:
+    if denied := _staff_denied(request):
+        return denied
+    messages = await run_in_threadpool(staff.failed_messages, request.app.state.config,
+                                       messages=request.app.state.store)
+    return JSONResponse({"messages": messages})
+
+
 # --- app ----------------------------------------------------------------------------------------
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s", request.url.path)
+    """Last resort (ErrorMiddleware catches handler errors first): type and route only, no body."""
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, _route_of(request.scope))
     return _error(SERVER_ERROR, 500)
 
 
@@ -239,8 +515,11 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         app.state.config = config
         app.state.store = MessageStore(config.app_db)
-        app.state.rasa = RasaClient(config.rasa_url, timeout=config.rasa_timeout)
-        app.state.router = Router(app.state.store, app.state.rasa, max_chars=config.max_message_chars)
+        app.state.limits = RateLimiter(config.limits_db, key_secret=config.derived_secret("rate-limit"))
+        app.state.rasa = RasaClient(config.rasa_url, timeout=config.rasa_timeout, token=config.rasa_token,
+                                    actions_health_url=config.actions_health_url)
+        app.state.router = Router(app.state.store, app.state.rasa, max_chars=config.max_message_chars,
+                                  max_attempts=config.max_attempts)
         _purge_drafts(config)
         tasks = [asyncio.create_task(_retry_loop(app.state.router)), asyncio.create_task(_purge_loop(config))]
         yield
@@ -258,8 +537,11 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
             Route("/api/staff/dossiers", staff_list),
             Route("/api/staff/dossiers/{code}", staff_show),
             Route("/api/staff/dossiers/{code}/state", staff_set_state, methods=["POST"]),
+            Route("/api/staff/messages/failed", staff_failed_messages),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(ErrorMiddleware),
+                    Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)],
         exception_handlers={Exception: _server_error},
         lifespan=lifespan,
     )

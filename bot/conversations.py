@@ -58,6 +58,8 @@ _CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$", re.ASCII)
 _HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
 _CHOICE_NUMBER = re.compile(r"^(?:số\s*)?([1-9])[.)]?$", re.IGNORECASE)
 MAX_PAYLOAD_CHARS = 500
+# Payloads any client may send without the bot offering them first: they carry no entities.
+ALWAYS_ALLOWED = {"/greet"}
 MAX_TITLE_CHARS = 200
 
 
@@ -155,7 +157,7 @@ class Router:
         """(text, payload) for a button press: the payload only if the bot offered that button here."""
         if not payload.startswith("/"):
             return normalise_input(payload), None  # a button that answers with plain text (e.g. "Nữ")
-        if payload in self.store.offered_payloads(conversation_id):
+        if payload in ALWAYS_ALLOWED or payload in self.store.offered_payloads(conversation_id):
             return title or self.store.button_title(conversation_id, payload) or payload, payload
         log.info("payload not offered in this conversation: sent as text")
         return title, None

@@ -13,8 +13,8 @@ from bot.processes import free_port
 class LoopbackServer:
     def __init__(self, app, port: int | None = None):
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                      lifespan="off", ws="none"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -151,8 +151,12 @@ def test_malformed_body_is_400(config, client, body):
 
 def test_not_json_and_unknown_state_are_400(config, client):
     code = new_dossier(config).code
-    raw = client.post(f"/api/staff/dossiers/{code}/state", content=b"{state", headers=AUTH)
+    raw = client.post(f"/api/staff/dossiers/{code}/state", content=b"{state",
+                      headers={**AUTH, "Content-Type": "application/json"})
     assert raw.status_code == 400
+    as_text = client.post(f"/api/staff/dossiers/{code}/state", content=b'{"state": "da_nop", "actor": "x"}',
+                          headers={**AUTH, "Content-Type": "text/plain"})
+    assert as_text.status_code == 415
     unknown = set_state(client, code, "xong")
     assert unknown.status_code == 400
     assert "Trạng thái không tồn tại: “xong”" in unknown.json()["error"]
