@@ -64,6 +64,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import settings as settings_module
 from bot import staff
+from bot.channel_hub import ChannelHub
 from bot.conversations import (MAX_PAYLOAD_CHARS, MAX_TITLE_CHARS, InvalidConversation, Router,
                                valid_conversation_id)
 from bot.dossiers import DossierNotFound, ExpiredToken, InvalidToken, InvalidTransition, check_pdf_token
@@ -491,8 +492,15 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
 async def _retry_loop(router: Router) -> None:
     while True:
         await asyncio.sleep(RETRY_EVERY)
-        with contextlib.suppress(Exception):
+        try:
             await router.retry_pending()
+        except Exception as error:  # noqa: BLE001 — logged, never swallowed; the next round goes on
+            log.error("retry of kept messages failed: %s", type(error).__name__)
+
+
+async def channel_webhook(request: Request) -> Response:
+    """``POST /channels/{name}/webhook`` (Telegram, Zalo): see ``bot.channel_hub``."""
+    return await request.app.state.hub.webhook(request)
 
 
 def _purge_drafts(config: settings_module.Settings) -> None:
@@ -518,13 +526,16 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         app.state.limits = RateLimiter(config.limits_db, key_secret=config.derived_secret("rate-limit"))
         app.state.rasa = RasaClient(config.rasa_url, timeout=config.rasa_timeout, token=config.rasa_token,
                                     actions_health_url=config.actions_health_url)
+        app.state.hub = ChannelHub(config, app.state.store)
         app.state.router = Router(app.state.store, app.state.rasa, max_chars=config.max_message_chars,
-                                  max_attempts=config.max_attempts)
+                                  max_attempts=config.max_attempts, delivery=app.state.hub.delivery)
+        await app.state.hub.start(app.state.router)
         _purge_drafts(config)
         tasks = [asyncio.create_task(_retry_loop(app.state.router)), asyncio.create_task(_purge_loop(config))]
         yield
         for task in tasks:
             task.cancel()
+        await app.state.hub.stop()
         await app.state.rasa.aclose()
 
     return Starlette(
@@ -538,6 +549,7 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
             Route("/api/staff/dossiers/{code}", staff_show),
             Route("/api/staff/dossiers/{code}/state", staff_set_state, methods=["POST"]),
             Route("/api/staff/messages/failed", staff_failed_messages),
+            Route("/channels/{name}/webhook", channel_webhook, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
         middleware=[Middleware(SecurityHeadersMiddleware), Middleware(ErrorMiddleware),

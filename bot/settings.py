@@ -31,6 +31,7 @@
 | ZALO_API_URL | https://openapi.zalo.me | Zalo OpenAPI base URL |
 | ZALO_OAUTH_URL | https://oauth.zaloapp.com | Zalo OAuth base URL (token refresh) |
 | ZALO_WINDOW_HOURS | 48 | Zalo sends free customer-service messages this long after the citizen's last message; later notifications wait |
+| WIDGET_ORIGINS | (unset: same origin only) | space-separated origins of the city pages that may embed the chat widget (CSP frame-ancestors), e.g. `https://dichvucong.hochiminhcity.gov.vn` |
 | TELEGRAM_BOT_TOKEN | (unset: Telegram off) | bot token from @BotFather |
 | TELEGRAM_WEBHOOK_SECRET | (unset: Telegram off in webhook mode) | secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -) |
 | TELEGRAM_API_URL | https://api.telegram.org | Bot API base URL (methods at {url}/bot<token>/<method>) |
@@ -98,6 +99,7 @@ class Settings:
     telegram_webhook_secret: str | None = field(default=None, repr=False)
     telegram_api_url: str = "https://api.telegram.org"
     telegram_mode: str = "webhook"
+    widget_origins: tuple[str, ...] = ()
 
     @property
     def rasa_url(self) -> str:
@@ -218,4 +220,5 @@ def load() -> Settings:
         telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
         telegram_api_url=os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         telegram_mode=os.environ.get("TELEGRAM_MODE", "webhook"),
+        widget_origins=tuple(os.environ.get("WIDGET_ORIGINS", "").split()),
     )

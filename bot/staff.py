@@ -28,8 +28,11 @@ from bot.dossiers import (STATES, DossierNotFound, DossierStore, InvalidTransiti
                           render_pdf, states)
 from bot.dossiers.forms import MASKED_TYPES, Form, FormSession, default_forms
 from bot.dossiers.masking import mask
-from bot.dossiers.store import VN_TZ, Dossier, normalise_code
+from bot import clock
+from bot.dossiers.store import Dossier, normalise_code
+from bot.delivery import Delivery
 from bot.dossiers.validators import format_date
+from bot.outbox import Outbox
 from bot.settings import Settings
 from bot.store import MessageStore
 from procedures import Procedure, default_catalogue
@@ -55,7 +58,7 @@ def _check_state(state: str) -> None:
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(VN_TZ).date()
+    return clock.today()
 
 
 # --- lookups ----------------------------------------------------------------------------------
@@ -98,15 +101,15 @@ def notification_text(dossier: Dossier, note: Optional[str] = None) -> str:
     return "\n".join(lines)
 
 
-def deliver_to_channel(conversation_id: str, channel: str, text: str) -> None:
-    """Push ``text`` to a conversation on a channel that does not poll (hook, no-op for now).
+def deliver_to_channel(config: Settings, conversation_id: str, channel: str, text: str) -> None:
+    """Queue ``text`` for a conversation on a platform channel (Telegram, Zalo) in the outbox.
 
-    The message is already in the app's message store, which is all the web chat needs
-    (it polls the conversation history). The Telegram / Zalo adapters (channels issue)
-    replace this with a real send for their channel; it must not raise: a failed
-    delivery is logged, the stored message stays.
+    The message is already in the app's message store, which is all the web chat needs (it
+    reads and is pushed its history). Works from the staff CLI too: the app's outbox worker
+    sends what another process queued. Must not raise: a failure is logged, the stored
+    message stays.
     """
-    return None
+    Delivery(Outbox(config.app_db)).send(conversation_id, channel, [{"text": text, "buttons": []}])
 
 
 def _last_channel(messages: MessageStore, conversation_id: str) -> str:
@@ -114,14 +117,14 @@ def _last_channel(messages: MessageStore, conversation_id: str) -> str:
     return history[-1]["channel"] if history else DEFAULT_CHANNEL
 
 
-def _notify(messages: MessageStore, dossier: Dossier, note: Optional[str]) -> None:
+def _notify(config: Settings, messages: MessageStore, dossier: Dossier, note: Optional[str]) -> None:
     text = notification_text(dossier, note)
     channel = _last_channel(messages, dossier.conversation_id)
     messages.add(dossier.conversation_id, "out", text, channel=channel)
     try:
-        deliver_to_channel(dossier.conversation_id, channel, text)
-    except Exception:  # noqa: BLE001 — delivery is best effort; the message is stored
-        log.exception("dossier %s: delivery to %s failed", dossier.code, channel)
+        deliver_to_channel(config, dossier.conversation_id, channel, text)
+    except Exception as error:  # noqa: BLE001 — delivery is best effort; the message is stored
+        log.error("dossier %s: delivery to %s failed: %s", dossier.code, channel, type(error).__name__)
 
 
 # --- operations ---------------------------------------------------------------------------------
@@ -144,7 +147,7 @@ def change_state(config: Settings, code: str, to_state: str, actor: str, note: O
         days = expected_working_days(procedure_of(current))
         expected = add_working_days(today or _today(), days) if days is not None else None
     dossier = store.transition(current.code, to_state, actor=actor, note=note, expected_date=expected)
-    _notify(messages or MessageStore(config.app_db), dossier, note)
+    _notify(config, messages or MessageStore(config.app_db), dossier, note)
     return dossier
 
 
@@ -228,11 +231,17 @@ def purge(config: Settings, messages: Optional[MessageStore] = None) -> int:
 
 
 def failed_messages(config: Settings, limit: int = 100, messages: Optional[MessageStore] = None) -> list[dict]:
-    """Citizen messages whose turn failed MAX_ATTEMPTS times, newest first: id, conversation,
-    channel, text as stored (numbers masked), attempts, error (no personal data), time."""
+    """What could not be done, newest first: citizen messages whose turn failed MAX_ATTEMPTS times
+    (``direction`` "in", text as stored, numbers masked) and replies the outbox gave up sending to
+    Telegram / Zalo (``direction`` "out", no text kept). Each: id, conversation, channel,
+    attempts, error (no personal data), time."""
     keys = ("id", "conversation_id", "channel", "text", "attempts", "error", "created_at")
-    rows = (messages or MessageStore(config.app_db)).failed(limit)
-    return [{k: row[k] for k in keys} for row in rows]
+    rows = [{**{k: row[k] for k in keys}, "direction": "in"}
+            for row in (messages or MessageStore(config.app_db)).failed(limit)]
+    rows += [{"id": row["id"], "conversation_id": row["conversation_id"], "channel": row["channel"],
+              "text": "", "attempts": row["attempts"], "error": row["error"], "created_at": row["created_at"],
+              "direction": "out"} for row in Outbox(config.app_db).failed(limit)]
+    return sorted(rows, key=lambda row: row["created_at"], reverse=True)[:limit]
 
 
 def purge_tracker_events(path, older_than_days: int, now: Optional[float] = None) -> int:
