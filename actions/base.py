@@ -5,11 +5,13 @@ from __future__ import annotations
 import abc
 import functools
 import logging
+import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
 
+from bot.textinput import normalise_input
 from procedures import default_catalogue
 
 log = logging.getLogger(__name__)
@@ -25,11 +27,15 @@ def _answer_politely_on_error(run):
 
     @functools.wraps(run)
     async def guarded(self, dispatcher, tracker, domain):
+        before = len(dispatcher.messages)
         try:
             return await run(self, dispatcher, tracker, domain)
         except Exception as error:  # noqa: BLE001 — the citizen gets an answer whatever happened
-            log.error("action %s failed: %s", self.name(), type(error).__name__)
-            dispatcher.messages.clear()
+            # Type and place only: an exception's message could quote what the citizen typed.
+            frames = traceback.extract_tb(error.__traceback__)
+            where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+            log.error("action %s failed: %s at %s", self.name(), type(error).__name__, where)
+            del dispatcher.messages[before:]
             dispatcher.utter_message(text=ACTION_ERROR)
             return []
 
@@ -67,7 +73,7 @@ def mentioned_procedures(tracker: Tracker, catalogue) -> ProcedureMention:
     """Procedures named in the latest message. Entity values of any other type than str (a
     forged ``/intent{"procedure": {...}}``) are ignored."""
     mention = ProcedureMention()
-    entities = tracker.latest_message.get("entities") or []
+    entities = _latest(tracker).get("entities") or []
     for entity in entities if isinstance(entities, list) else []:
         if not isinstance(entity, dict) or entity.get("entity") != PROCEDURE:
             continue
@@ -82,29 +88,68 @@ def mentioned_procedures(tracker: Tracker, catalogue) -> ProcedureMention:
 
 def procedure_slot(tracker: Tracker, catalogue) -> str | None:
     """The ``procedure`` slot if it holds a known catalogue id (a forged value of another type is ignored)."""
-    value = tracker.get_slot(PROCEDURE)
-    return value if isinstance(value, str) and value in catalogue else None
+    value = slot_str(tracker, PROCEDURE)
+    return value if value in catalogue else None
+
+
+# --- reading a tracker that may be forged or old: every value is type-checked -----------------
+
+def _latest(tracker: Tracker) -> dict:
+    return tracker.latest_message if isinstance(tracker.latest_message, dict) else {}
+
+
+def user_event(tracker: Tracker) -> dict:
+    """The latest user event (a dict), or {}."""
+    events = tracker.events if isinstance(tracker.events, list) else []
+    for event in reversed(events):
+        if isinstance(event, dict) and event.get("event") == "user":
+            return event
+    return {}
+
+
+def intent_and_confidence(tracker: Tracker) -> tuple[str, float]:
+    intent = _latest(tracker).get("intent")
+    if not isinstance(intent, dict):
+        return "", 0.0
+    name, confidence = intent.get("name"), intent.get("confidence")
+    return (name if isinstance(name, str) else "",
+            float(confidence) if isinstance(confidence, (int, float)) and not isinstance(confidence, bool) else 0.0)
 
 
 def latest_intent(tracker: Tracker) -> str:
-    intent = tracker.latest_message.get("intent")
-    name = intent.get("name") if isinstance(intent, dict) else None
-    return name if isinstance(name, str) else ""
+    return intent_and_confidence(tracker)[0]
 
 
 def latest_text(tracker: Tracker) -> str:
-    """What the citizen typed, as typed.
+    """What the citizen typed, as typed (normalised with ``normalise_input``); "" if not text.
 
     ``latest_message["text"]`` is the NLU's normalised text (lower case, "hs" → "hồ sơ",
     "a" → "anh"), fine for matching but wrong for a name or a dossier code; the user
     event keeps the original.
     """
-    for event in reversed(tracker.events or []):
-        if isinstance(event, dict) and event.get("event") == "user":
-            text = event.get("text")
-            return text if isinstance(text, str) else ""
-    text = tracker.latest_message.get("text")
-    return text if isinstance(text, str) else ""
+    text = user_event(tracker).get("text")
+    if not isinstance(text, str):
+        text = _latest(tracker).get("text")
+    return normalise_input(text) if isinstance(text, str) else ""
+
+
+def message_id(tracker: Tracker) -> Optional[int]:
+    """The bot app's id of the latest message (user event ``metadata.message_id``), or ``None``."""
+    metadata = user_event(tracker).get("metadata")
+    value = metadata.get("message_id") if isinstance(metadata, dict) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+def slot_str(tracker: Tracker, name: str) -> Optional[str]:
+    """A slot's value if it is a non-empty str (a forged value of another type is ignored)."""
+    value = tracker.get_slot(name) if isinstance(tracker.slots, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def popular_procedures(catalogue) -> list[Any]:

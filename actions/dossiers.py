@@ -8,13 +8,23 @@ middle ("lệ phí bao nhiêu?" is answered and the form resumes), and the answe
 The draft lives in the app's SQLite database after every answer, so a restart loses
 nothing already answered.
 
+Hardening: every text is read through ``bot.textinput.normalise_input`` (fullwidth and
+Arabic-Indic digits become ASCII) before validation, masking or comparison; slots, entities,
+intents and metadata are type-checked (a forged tracker can put a dict where a str is
+expected); any exception inside ``run`` becomes a polite Vietnamese answer, logged by type
+and place only (never the message). A form answer carries the app's ``message_id`` (user
+event metadata); the draft keeps the id of the last message applied, and a message delivered
+again (a retry) is not applied a second time: the current question is asked again.
+Checking a status with the last 4 phone digits is limited by the persisted ``RateLimiter``
+(per code, per conversation and over all codes); a refused guess is never compared.
+
 ```mermaid
 stateDiagram-v2
     [*] --> asking: start_dossier
     asking --> asking: valid answer / error + ask again / question answered
     asking --> confirming: last answer
     confirming --> asking: "sửa …"
-    confirming --> [*]: xác nhận → dossier HS-YYYY-NNNNNN
+    confirming --> [*]: xác nhận → dossier HS-YYYY-XXXXXX
     asking --> paused: "hủy" / "thôi" (draft kept)
     paused --> asking: start_dossier ("tiếp tục hồ sơ")
 ```
@@ -22,47 +32,53 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
 import re
-import time
 from functools import lru_cache
-from typing import Any
+from typing import Any, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
-from actions.base import PROCEDURE, BaseAction, latest_intent, latest_text, mentioned_procedures, popular_procedures
-from bot import settings
+from actions.base import (
+    PROCEDURE, BaseAction, intent_and_confidence, latest_text, mentioned_procedures, message_id, popular_procedures,
+    slot_str,
+)
+from bot import clock, settings
 from bot.dossiers import (
     DossierStore, FieldError, FormSession, add_working_days, checklist, format_checklist, make_pdf_token,
 )
+from bot.dossiers.codes import split_code
 from bot.dossiers.validators import format_date
+from bot.ratelimit import RateLimiter
 from bot.vntext import fold
+
+log = logging.getLogger(__name__)
 
 ACTIVE = "dossier_active"
 CONFIRM = "__confirm__"
 # Compared without diacritics, so "dừng" is not here: it folds like "đúng" (yes).
 _CANCEL = {"huy", "thoi", "dung lai", "thoi khong lam nua", "khong lam nua", "huy ho so", "thoi khoi",
            "tam dung", "de sau", "thoi de sau", "huy bo", "stop", "cancel"}
-_EDIT = re.compile(r"^(sua|doi|thay doi|chinh|chinh sua|nhap lai)\b\s*(.*)$")
+_EDIT = re.compile(r"^(sua|doi|thay doi|chinh|chinh sua|nhap lai)\b\s*(.*)$", re.ASCII)
 _CONFIRM_WORDS = {"xac nhan", "dung", "dung roi", "ok", "dong y", "chinh xac", "co", "u", "uh", "vang", "da dung"}
 _QUESTION = re.compile(r"\?|\b(gi|bao nhieu|bao lau|o dau|the nao|nhu the nao|khong)\s*\??$")
-_CODE = re.compile(r"\bHS[\s-]?(\d{4})[\s-]?(\d{1,6})\b", re.IGNORECASE)
-_LAST4 = re.compile(r"(?<![\d-])(\d{4})(?!\d)")
+# The last 4 phone digits, once the code is cut out of the message (ASCII digits only).
+_LAST4 = re.compile(r"(?<![0-9])([0-9]{4})(?![0-9])", re.ASCII)
+CODE_EXAMPLE = "HS-2026-K7Q4MP"
 
+# Guessing the last 4 phone digits of someone else's dossier: every attempt counts, in the
+# persisted limiter (limits_db, shared by workers, kept across restarts), per dossier code,
+# per conversation and over all codes; an attempt over any limit is refused without checking.
+GUESS_WINDOW = 3600
+GUESSES_PER_CODE = 5
+GUESSES_PER_CLIENT = 20
+GUESSES_GLOBAL = 200
 
-# Guessing the last 4 phone digits of someone else's dossier: at most this many wrong
-# tries per dossier code per hour (kept in the action server's memory).
-MAX_WRONG_TRIES = 5
-_WRONG_TRIES: dict[str, list[float]] = {}
-
-
-def _too_many_tries(code: str, now: float) -> bool:
-    recent = [t for t in _WRONG_TRIES.get(code, []) if now - t < 3600]
-    _WRONG_TRIES[code] = recent
-    return len(recent) >= MAX_WRONG_TRIES
+TOO_MANY_GUESSES = ("Bạn đã nhập sai quá nhiều lần. Để bảo vệ thông tin cá nhân, bạn vui lòng thử lại sau 1 giờ, "
+                    "hoặc tra cứu từ cuộc trò chuyện đã tạo hồ sơ.")
 
 
 @lru_cache(maxsize=4)
@@ -73,6 +89,26 @@ def _store_at(path: str) -> DossierStore:
 def dossier_store() -> DossierStore:
     """The dossier store in the app's SQLite database (BOT_DATA_DIR/bot.db)."""
     return _store_at(str(settings.load().app_db))
+
+
+@lru_cache(maxsize=4)
+def _limiter_at(path: str, key_secret: str) -> RateLimiter:
+    return RateLimiter(path, key_secret=key_secret)
+
+
+def guess_limiter() -> RateLimiter:
+    """The persisted rate limiter (BOT_DATA_DIR/limits.db); keys (conversation ids) stored as HMACs."""
+    config = settings.load()
+    return _limiter_at(str(config.limits_db), config.derived_secret("rate-limit-keys"))
+
+
+def guess_allowed(code: str, client: str) -> bool:
+    """Count one phone-digit attempt on ``code`` from ``client``, unless a limit is reached (atomic)."""
+    return guess_limiter().allow_all([
+        (f"guess-code:{code}", GUESSES_PER_CODE, GUESS_WINDOW),
+        (f"guess-client:{client}", GUESSES_PER_CLIENT, GUESS_WINDOW),
+        ("guess-all", GUESSES_GLOBAL, GUESS_WINDOW),
+    ])
 
 
 def pdf_link(code: str) -> str:
@@ -104,12 +140,16 @@ class ActionStartDossier(BaseAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         store = dossier_store()
-        draft = store.load_draft(tracker.sender_id)
+        conversation_id = str(tracker.sender_id)
+        draft = store.load_draft(conversation_id)
+        mid = message_id(tracker)
+        if store.already_applied(draft, mid):
+            return _repeat_question(dispatcher, self.catalogue, draft)
         mention = mentioned_procedures(tracker, self.catalogue)
         procedure_id = mention.ids[0] if len(mention.ids) == 1 else None
         if procedure_id is None and not mention.ids and draft is not None:
             procedure_id = draft.procedure_id  # "tiếp tục hồ sơ"
-        procedure_id = procedure_id or (tracker.get_slot(PROCEDURE) if not mention.ids else None)
+        procedure_id = procedure_id or (slot_str(tracker, PROCEDURE) if not mention.ids else None)
         procedure = self.catalogue.get(procedure_id) if procedure_id else None
         if procedure is None:
             candidates = [self.catalogue.get(p) for p in mention.ids] or popular_procedures(self.catalogue)
@@ -126,7 +166,7 @@ class ActionStartDossier(BaseAction):
             if draft is not None:
                 old = self.catalogue.get(draft.procedure_id)
                 prefix = f"(Hồ sơ nháp {old.short_name if old else ''} đang làm dở đã được thay bằng hồ sơ mới.)\n" + prefix
-        return _continue(dispatcher, store, tracker.sender_id, procedure, session, answers, prefix)
+        return _continue(dispatcher, store, conversation_id, procedure, session, answers, prefix, message_id=mid)
 
     @staticmethod
     def _intro(procedure, session: FormSession) -> str:
@@ -142,22 +182,48 @@ class ActionStartDossier(BaseAction):
                 "Bất cứ lúc nào bạn có thể gõ \"sửa <mục>\" (ví dụ \"sửa ngày sinh\") hoặc \"hủy\" để dừng.\n\n")
 
 
+def _confirm_question(dispatcher, session: FormSession, answers: dict, prefix: str = "") -> None:
+    summary = session.summary(_public(answers), masked=False)
+    dispatcher.utter_message(
+        text=f"{prefix}Bạn kiểm tra lại thông tin:\n{summary}\n\nNếu đúng, bạn bấm \"Xác nhận\".",
+        buttons=[{"title": "Xác nhận", "payload": "/affirm"}, {"title": "Sửa thông tin", "payload": "/deny"},
+                 {"title": "Tạm dừng", "payload": "hủy"}])
+
+
 def _continue(dispatcher, store: DossierStore, conversation_id: str, procedure, session: FormSession,
-              answers: dict, prefix: str = "") -> list[dict[str, Any]]:
-    """Ask the next question, or show the summary to confirm when every question is answered."""
+              answers: dict, prefix: str = "", message_id: Optional[int] = None) -> list[dict[str, Any]]:
+    """Ask the next question, or show the summary to confirm when every question is answered.
+
+    ``message_id`` (the message that led here) is recorded in the draft."""
     field = session.next_field(_public(answers))
     if field is None:
         answers["_confirm"] = True
-        store.save_draft(conversation_id, procedure.id, answers, current_field=CONFIRM)
-        summary = session.summary(_public(answers), masked=False)
-        dispatcher.utter_message(
-            text=f"{prefix}Bạn kiểm tra lại thông tin:\n{summary}\n\nNếu đúng, bạn bấm \"Xác nhận\".",
-            buttons=[{"title": "Xác nhận", "payload": "/affirm"}, {"title": "Sửa thông tin", "payload": "/deny"},
-                     {"title": "Tạm dừng", "payload": "hủy"}])
+        store.save_draft(conversation_id, procedure.id, answers, current_field=CONFIRM, message_id=message_id)
+        _confirm_question(dispatcher, session, answers, prefix)
     else:
-        store.save_draft(conversation_id, procedure.id, answers, current_field=field.key)
+        store.save_draft(conversation_id, procedure.id, answers, current_field=field.key, message_id=message_id)
         _ask(dispatcher, session, answers, field, prefix)
     return [SlotSet(ACTIVE, True), SlotSet(PROCEDURE, procedure.id)]
+
+
+def _repeat_question(dispatcher, catalogue, draft) -> list[dict[str, Any]]:
+    """The draft's current question again, changing nothing (for a message delivered twice)."""
+    log.info("message already applied to the draft, current question asked again")
+    session = FormSession(draft.procedure_id)
+    answers = dict(draft.answers)
+    public = _public(answers)
+    if draft.current_field == CONFIRM:
+        _confirm_question(dispatcher, session, answers)
+    else:
+        field = session.field(draft.current_field, public) if draft.current_field else session.next_field(public)
+        if field is None:
+            _confirm_question(dispatcher, session, answers)
+        else:
+            _ask(dispatcher, session, answers, field)
+    events = [SlotSet(ACTIVE, True)]
+    if draft.procedure_id in catalogue:
+        events.append(SlotSet(PROCEDURE, draft.procedure_id))
+    return events
 
 
 class ActionDossierStep(BaseAction):
@@ -168,59 +234,66 @@ class ActionDossierStep(BaseAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         store = dossier_store()
-        conversation_id = tracker.sender_id
+        conversation_id = str(tracker.sender_id)
         draft = store.load_draft(conversation_id)
         if draft is None:
             dispatcher.utter_message(text="Hiện bạn không có hồ sơ nháp nào đang làm. Bạn muốn làm thủ tục gì?",
                                      buttons=replies.procedure_buttons(popular_procedures(self.catalogue),
                                                                        "start_dossier"))
             return [SlotSet(ACTIVE, False)]
+        mid = message_id(tracker)
+        if store.already_applied(draft, mid):
+            return _repeat_question(dispatcher, self.catalogue, draft)
         procedure = self.catalogue.get(draft.procedure_id)
         session = FormSession(draft.procedure_id)
         answers = dict(draft.answers)
-        text = latest_text(tracker).strip()
+        text = latest_text(tracker)
         folded = fold(text).strip(" .!")
-        intent = latest_intent(tracker)
+        intent, _ = intent_and_confidence(tracker)
 
         if folded in _CANCEL or text.lower().strip(" .!") == "dừng":
             return self._pause(dispatcher, procedure, answers)
         edit = _EDIT.match(folded)
         if edit or (draft.current_field == CONFIRM and intent == "deny"):
             return self._edit(dispatcher, store, conversation_id, procedure, session, answers,
-                              edit.group(2) if edit else "")
+                              edit.group(2) if edit else "", mid)
         if draft.current_field == CONFIRM:
             if intent == "affirm" or folded in _CONFIRM_WORDS:
                 return self._create(dispatcher, store, conversation_id, procedure, session, answers)
             if self._is_question(tracker, folded):
-                return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session, answers)
+                return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session,
+                                             answers, mid)
             return _continue(dispatcher, store, conversation_id, procedure, session, answers,
-                             "Bạn bấm \"Xác nhận\" nếu thông tin đã đúng, hoặc gõ \"sửa <mục>\" để sửa.\n\n")
+                             "Bạn bấm \"Xác nhận\" nếu thông tin đã đúng, hoặc gõ \"sửa <mục>\" để sửa.\n\n",
+                             message_id=mid)
         field = session.next_field(_public(answers)) if draft.current_field is None else \
             session.field(draft.current_field, _public(answers))
         looks_like_question = self._is_question(tracker, folded)
         if looks_like_question and field.type in ("text", "address", "choice"):
-            return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session, answers)
+            return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session, answers, mid)
         try:
             new = session.apply_answer(field.key, text, _public(answers))
         except FieldError as error:
             if looks_like_question:
-                return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session, answers)
+                return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session,
+                                             answers, mid)
             dispatcher.utter_message(text=f"{error.message}\nBạn nhập lại giúp mình nhé.")
             return [SlotSet(ACTIVE, True)]
         new.update({k: v for k, v in answers.items() if k.startswith("_")})
-        return _continue(dispatcher, store, conversation_id, procedure, session, new)
+        return _continue(dispatcher, store, conversation_id, procedure, session, new, message_id=mid)
 
     @staticmethod
     def _is_question(tracker: Tracker, folded: str) -> bool:
-        intent = tracker.latest_message.get("intent") or {}
-        asks = intent.get("name") in replies.ANSWERS and (intent.get("confidence") or 0) >= 0.7
+        name, confidence = intent_and_confidence(tracker)
+        asks = name in replies.ANSWERS and confidence >= 0.7
         return asks and bool(_QUESTION.search(folded))
 
-    def _answer_question(self, dispatcher, tracker, store, conversation_id, procedure, session, answers):
+    def _answer_question(self, dispatcher, tracker, store, conversation_id, procedure, session, answers, mid=None):
         mention = mentioned_procedures(tracker, self.catalogue)
         about = self.catalogue.get(mention.ids[0]) if mention.ids else procedure
-        dispatcher.utter_message(text=replies.answer_text(latest_intent(tracker), about))
-        return _continue(dispatcher, store, conversation_id, procedure, session, answers, "Quay lại hồ sơ của bạn:\n")
+        dispatcher.utter_message(text=replies.answer_text(intent_and_confidence(tracker)[0], about))
+        return _continue(dispatcher, store, conversation_id, procedure, session, answers, "Quay lại hồ sơ của bạn:\n",
+                         message_id=mid)
 
     def _pause(self, dispatcher, procedure, answers) -> list[dict[str, Any]]:
         kept = len(_public(answers))
@@ -230,16 +303,16 @@ class ActionDossierStep(BaseAction):
                     f"(tự xóa sau {days} ngày); chưa có hồ sơ nào được tạo. Khi muốn làm tiếp, bạn nhắn "
                     "\"tiếp tục hồ sơ\".")
         else:
-            text = f"Đã dừng. Bạn chưa nhập thông tin nào nên không có gì được lưu."
+            text = "Đã dừng. Bạn chưa nhập thông tin nào nên không có gì được lưu."
         dispatcher.utter_message(text=text)
         return [SlotSet(ACTIVE, False)]
 
-    def _edit(self, dispatcher, store, conversation_id, procedure, session, answers, words: str):
+    def _edit(self, dispatcher, store, conversation_id, procedure, session, answers, words: str, mid=None):
         public = _public(answers)
         fields = session.find_fields(words, public) if words else []
         if len(fields) == 1:
             field = fields[0]
-            store.save_draft(conversation_id, procedure.id, answers, current_field=field.key)
+            store.save_draft(conversation_id, procedure.id, answers, current_field=field.key, message_id=mid)
             _ask(dispatcher, session, answers, field, f"Sửa \"{field.label}\":\n")
             return [SlotSet(ACTIVE, True)]
         form = session.form_for(session.effective_answers(public))
@@ -258,7 +331,8 @@ class ActionDossierStep(BaseAction):
                  f"Lệ phí: {procedure.fee_summary()}",
                  f"Thời gian giải quyết: {procedure.duration_summary()}"]
         if days:
-            lines.append(f"Nếu nộp hôm nay, dự kiến có kết quả ngày {format_date(add_working_days(dt.date.today(), days))}.")
+            expected = add_working_days(clock.today(), days)
+            lines.append(f"Nếu nộp hôm nay, dự kiến có kết quả ngày {format_date(expected)}.")
         if form.has_pdf:
             hours = settings.load().pdf_link_hours
             lines += ["", f"Tờ khai điền sẵn (PDF, in ra và ký): {pdf_link(dossier.code)}",
@@ -272,58 +346,63 @@ class ActionDossierStep(BaseAction):
 
 
 class ActionCheckStatus(BaseAction):
-    """Tells the state of a dossier to its owner (same chat, or the last 4 digits of the phone)."""
+    """Tells the state of a dossier to its owner: in the same chat (with staff notes), or to
+    whoever quotes the last 4 digits of the registered phone (state only, rate-limited)."""
 
     def name(self) -> str:
         return "action_check_status"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         store = dossier_store()
-        text = latest_text(tracker)
-        found = _CODE.search(text)
+        conversation_id = str(tracker.sender_id)
+        found = split_code(latest_text(tracker))
         if not found:
-            return self._list_own(dispatcher, store, tracker.sender_id)
-        code = f"HS-{found.group(1)}-{int(found.group(2)):06d}"
-        rest = text[:found.start()] + " " + text[found.end():]
-        last4 = _LAST4.search(rest)
-        own = store.get_for(code, conversation_id=tracker.sender_id)
-        if own is None and last4 and _too_many_tries(code, time.time()):
-            dispatcher.utter_message(text="Bạn đã nhập sai quá nhiều lần. Để bảo vệ thông tin cá nhân, bạn vui lòng thử "
-                                          "lại sau 1 giờ, hoặc tra cứu từ cuộc trò chuyện đã tạo hồ sơ.")
+            return self._list_own(dispatcher, store, conversation_id)
+        code, start, end, text = found
+        own = store.get_for(code, conversation_id=conversation_id)
+        if own is not None:
+            dispatcher.utter_message(text=self._status_text(store, own, own=True))
             return []
-        dossier = own or store.get_for(code, phone_last4=last4.group(1) if last4 else None)
+        last4 = _LAST4.search(text[:start] + " " + text[end:])
+        if last4 is None:
+            dispatcher.utter_message(text=f"Để bảo vệ thông tin cá nhân, bạn gửi giúp mình mã hồ sơ kèm 4 số cuối "
+                                          f"số điện thoại đã đăng ký, ví dụ: \"{code} 6789\".")
+            return []
+        if not guess_allowed(code, conversation_id):
+            log.info("status by phone digits refused for %s: too many attempts", code)
+            dispatcher.utter_message(text=TOO_MANY_GUESSES)
+            return []
+        dossier = store.get_for(code, phone_last4=last4.group(1))
         if dossier is None:
-            if last4:
-                _WRONG_TRIES.setdefault(code, []).append(time.time())
-                dispatcher.utter_message(text=f"Không tìm thấy hồ sơ {code}, hoặc 4 số cuối điện thoại không khớp. "
-                                              "Bạn kiểm tra lại giúp mình nhé.")
-            else:
-                dispatcher.utter_message(text=f"Để bảo vệ thông tin cá nhân, bạn gửi giúp mình mã hồ sơ kèm 4 số cuối "
-                                              f"số điện thoại đã đăng ký, ví dụ: \"{code} 6789\".")
+            dispatcher.utter_message(text=f"Không tìm thấy hồ sơ {code}, hoặc 4 số cuối điện thoại không khớp. "
+                                          "Bạn kiểm tra lại giúp mình nhé.")
             return []
-        dispatcher.utter_message(text=self._status_text(store, dossier, own=dossier.conversation_id == tracker.sender_id))
+        dispatcher.utter_message(text=self._status_text(store, dossier, own=False))
         return []
 
     def _status_text(self, store: DossierStore, dossier, own: bool) -> str:
+        """State, next steps and expected date; staff notes and the PDF link only for the owner's chat."""
         procedure = self.catalogue.get(dossier.procedure_id)
         history = store.history(dossier.code)
         last = history[-1] if history else None
+        when = last.at.astimezone(clock.VN_TZ).strftime('%H:%M %d/%m/%Y') if last else ""
         lines = [f"Hồ sơ {dossier.code} — {procedure.name if procedure else dossier.procedure_id}",
-                 f"Trạng thái: {dossier.state_label}"
-                 + (f" (cập nhật {last.at.astimezone().strftime('%H:%M %d/%m/%Y')})" if last else "")]
-        if last and last.note:
+                 f"Trạng thái: {dossier.state_label}" + (f" (cập nhật {when})" if last else "")]
+        if own and last and last.note:
             lines.append(f"Ghi chú: {last.note}")
         lines.append(f"Bước tiếp theo: {dossier.next_steps}")
         if dossier.expected_date:
             lines.append(f"Dự kiến có kết quả: {format_date(dossier.expected_date)} (đã trừ ngày nghỉ, lễ, Tết).")
         if own and dossier.state == "nhap":
             lines.append(f"Tờ khai điền sẵn: {pdf_link(dossier.code)}")
+        if not own and last and last.note:
+            lines.append("Ghi chú của cán bộ chỉ xem được trong cuộc trò chuyện đã tạo hồ sơ.")
         return "\n".join(lines)
 
     def _list_own(self, dispatcher, store: DossierStore, conversation_id: str) -> list[dict[str, Any]]:
         own = store.list_for_conversation(conversation_id)
         if not own:
-            dispatcher.utter_message(text="Bạn gửi giúp mình mã hồ sơ (dạng HS-2026-000123) kèm 4 số cuối số điện "
+            dispatcher.utter_message(text=f"Bạn gửi giúp mình mã hồ sơ (dạng {CODE_EXAMPLE}) kèm 4 số cuối số điện "
                                           "thoại đã đăng ký để mình tra cứu nhé.")
             return []
         lines = ["Hồ sơ của bạn:"] + [f"• {d.code}: {d.state_label}" for d in own[:10]]

@@ -201,7 +201,7 @@ def run_dialogue(args) -> None:
             from bot.dossiers import DossierStore
 
             store = DossierStore(config.app_db)
-            print(f"\n== Draft-dossier form turns (passport form, whole form per conversation) ==")
+            print("\n== Draft-dossier form turns (passport form, whole form per conversation) ==")
             print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
             for concurrency in (1, 8):
                 r = asyncio.run(form_load(stack.base_url, store, concurrency, "run"))

@@ -11,9 +11,11 @@ from actions import dossiers
 from actions.dossiers import ActionCheckStatus, ActionDossierStep, ActionStartDossier
 from bot.benchmark import SAMPLE_ANSWERS, sample_reply
 from bot.dossiers import DossierStore
+from bot.dossiers.codes import ALPHABET, LETTERS
 from tests.conftest import make_tracker
 
 ANSWERS = SAMPLE_ANSWERS
+CODE = rf"HS-\d{{4}}-[{LETTERS}][{ALPHABET}]{{4}}[{LETTERS}]"
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +23,7 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("BOT_SECRET", "test-secret-at-least-16-bytes")
     dossiers._store_at.cache_clear()
-    dossiers._WRONG_TRIES.clear()
+    dossiers._limiter_at.cache_clear()
     return tmp_path
 
 
@@ -60,7 +62,7 @@ class Citizen:
         await self.say(ActionStartDossier(), "làm hộ chiếu", "start_dossier", passport())
         await self.answer_until_confirm()
         done, _ = await self.say(ActionDossierStep(), "xác nhận", "affirm")
-        return re.search(r"HS-\d{4}-\d{6}", done).group(0)
+        return re.search(CODE, done).group(0)
 
 
 def passport(value="ho-chieu"):
@@ -76,7 +78,7 @@ async def test_full_passport_dossier_from_start_to_pdf_link(domain):
     summary = await citizen.answer_until_confirm()
     assert "Nguyễn Thị Hồng Nhung" in summary and "001190012345" in summary  # confirmed summary shows full values
     done, _ = await citizen.say(ActionDossierStep(), "xác nhận", "affirm")
-    code = re.search(r"HS-\d{4}-\d{6}", done).group(0)
+    code = re.search(CODE, done).group(0)
     assert "Giấy tờ bạn cần chuẩn bị" in done and "200.000" in done
     assert re.search(r"/dossiers/pdf/\S+", done)
     assert "dự kiến có kết quả ngày" in done
@@ -162,7 +164,7 @@ async def test_checklist_only_procedure_gets_a_code_without_a_form(domain):
     summary = await citizen.answer_until_confirm({"full_name": "Lê Thị A", "phone": "0987654321"})
     assert "Lê Thị A" in summary  # the name as typed, not the NLU's "a" → "anh"
     done, _ = await citizen.say(ActionDossierStep(), "đúng", "affirm")
-    assert re.search(r"HS-\d{4}-\d{6}", done) and "/dossiers/pdf/" not in done
+    assert re.search(CODE, done) and "/dossiers/pdf/" not in done
     assert "Giấy tờ bạn cần chuẩn bị" in done
 
 

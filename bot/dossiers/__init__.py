@@ -24,14 +24,17 @@ accept "bỏ qua" / "không" (stored as ``None``). Dates are stored as ISO strin
 Store (``store``) — SQLite file, every write in one transaction::
 
     store = DossierStore("data/dossiers.sqlite")
-    store.save_draft(conversation_id, "ho-chieu", answers, form_id=None, current_field=field.key)
+    store.save_draft(conversation_id, "ho-chieu", answers, form_id=None, current_field=field.key,
+                     message_id=42)              # the app's id of the message applied (retries)
     store.load_draft(conversation_id)            # Draft | None — survives restarts
+    store.already_applied(draft, 42)             # True: message 42 (or older) was applied already
     d = store.create("ho-chieu", conversation_id, answers, form_id="TK01",
-                     phone=answers["phone"])     # state "nhap", code HS-2026-000001; clears the draft
+                     phone=answers["phone"])     # state "nhap", random code HS-2026-K7Q4MP; clears the draft
     store.transition(d.code, "da_nop", actor="citizen",
                      expected_date=add_working_days(today, 8))
     store.transition(d.code, "can_bo_sung", actor="officer:12", note="Thiếu ảnh 4x6")
     store.get_for(code, conversation_id=cid)     # or phone_last4="5678"; None if not allowed
+                                                 # (the caller rate-limits phone_last4 attempts)
     store.history(code)                          # [Event(from_state, to_state, actor, note, at)]
     store.purge_drafts(older_than_days=30)
 
@@ -44,6 +47,15 @@ Other helpers: ``add_working_days(start, n)`` (weekends and holidays.yml skipped
 ``make_pdf_token(code, secret, ttl)`` / ``check_pdf_token(token, secret) -> code``
 (raises ``InvalidToken`` / ``ExpiredToken``); ``mask(value)`` ("0912***678").
 Validators (``validators``): ``parse_name/date/sex/personal_id/phone/text/address/choice``.
+
+Codes (``codes``): ``new_code(year)`` ("HS-2026-K7Q4MP": random, from ``secrets``, 27 characters
+that read aloud unambiguously, first and last a letter), ``find_code(text)`` (any case, spaces,
+dashes, fullwidth; old sequential codes still found), ``normalise_code``.
+Personal numbers (``masking``): ``personal_number(text)`` is the one grammar for an ID or phone
+number written with separators; ``parse_phone`` / ``parse_personal_id`` read answers with it and
+``mask_numbers(text)`` masks every such number in free text (accepted ⇒ masked).
+Input: every parser normalises with ``bot.textinput.normalise_input`` first (fullwidth and
+Arabic-Indic digits → ASCII); "today" is ``bot.clock.today()`` (Vietnam) unless ``today=`` is given.
 
 Form YAML (procedures/forms/<id>.yml)::
 
@@ -67,7 +79,7 @@ Form YAML (procedures/forms/<id>.yml)::
 Conditions are a tiny YAML language, see ``conditions`` (equals, not_equals, one_of,
 filled, age_under, age_at_least, all, any, not) — never evaluated as code.
 
-Privacy: logs carry dossier codes and states only; summaries mask ID and phone numbers;
+Privacy: logs carry dossier codes, states and message ids only; summaries mask ID and phone numbers;
 the PDF has full values and is only reachable with a signed, expiring token.
 """
 

@@ -18,6 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from bot import clock
 from bot.vntext import fold
 from procedures.model import quantity_text
 
@@ -76,7 +77,7 @@ def checklist(procedure, answers: Mapping[str, Any], forms: Optional[Mapping[str
 
     Duplicates (the same paper in two applicable groups) are listed once.
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     session = FormSession(procedure.id, forms=forms, today=today)
     form = session.form_for(answers)
     if form is None:

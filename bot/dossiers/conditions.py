@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
+from bot import clock
 from bot.vntext import fold
 
 from .validators import age_on
@@ -72,7 +73,7 @@ def evaluate(condition: Mapping[str, Any] | None, answers: Mapping[str, Any],
     """Whether ``condition`` holds for ``answers`` (``None`` or ``{}`` always holds)."""
     if not condition:
         return True
-    today = today or dt.date.today()
+    today = today or clock.today()
     results = []
     for op, arg in condition.items():
         if op == "all":

@@ -17,6 +17,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import yaml
 
+from bot import clock
+from bot.textinput import normalise_input
 from bot.vntext import fold
 
 from . import conditions, validators
@@ -84,6 +86,7 @@ class Field:
 
     def parse(self, text: str, answers: Mapping[str, Any], today: Optional[dt.date] = None) -> Any:
         """Validate ``text``; return the value to store (JSON-friendly), ``None`` for a skipped field."""
+        text = normalise_input(text)
         word = fold(text).strip(" .!")
         if not self._is_choice(text):
             if not self.required and word in SKIP_WORDS:
@@ -353,7 +356,7 @@ class FormSession:
 
     @property
     def today(self) -> dt.date:
-        return self._today or dt.date.today()
+        return self._today or clock.today()
 
     def effective_answers(self, answers: Mapping[str, Any]) -> dict:
         """``answers`` plus the values the form presets for this procedure (``prefill``)."""

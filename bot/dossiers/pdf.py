@@ -18,6 +18,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 from fpdf import FPDF
 
+from bot import clock
+
 from . import conditions
 from .forms import Field, Form, Section
 
@@ -296,11 +298,12 @@ def _checklist_page(doc: _Doc, items: Iterable) -> None:
 def render_pdf(form: Form, answers: Mapping[str, Any], dossier_code: str,
                checklist_items: Optional[Iterable] = None, today: Optional[dt.date] = None) -> bytes:
     """The filled form as PDF bytes; ``checklist_items`` (from ``checklist()``) add a last page."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     doc = _Doc(f"Mã hồ sơ {dossier_code} · Bản khai do trợ lý thủ tục hành chính điền sẵn; "
                "người khai kiểm tra lại trước khi ký")
     doc.set_title(f"{form.title} - {dossier_code}")
     doc.set_creator("bot.dossiers")
+    doc.set_creation_date(clock.now())      # Vietnam's time, and frozen with the clock in tests
     doc.alias_nb_pages()
     doc.add_page()
     _header(doc, form, dossier_code)

@@ -3,6 +3,11 @@
 Every write runs in one ``BEGIN IMMEDIATE`` transaction: either all of it happens or
 nothing does. Answers are stored as JSON (they hold personal data: keep the database
 file private); logs only ever show dossier codes and states.
+
+Codes are random (``codes.new_code``: "HS-2026-K7Q4MP"); the per-year counter (``seq``) is
+kept for ordering but never shown. Times come from ``bot.clock`` (Vietnam's year for the
+code). A form draft remembers the app's message id of the last answer it applied
+(``last_message_id``), so a retried message is not applied twice.
 """
 
 from __future__ import annotations
@@ -12,18 +17,24 @@ import datetime as dt
 import hmac
 import json
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from . import states
+from bot import clock
+from bot.textinput import normalise_input
+
+from . import codes, states
+from .codes import normalise_code
 from .masking import phone_last4 as _last4
 
 __all__ = ["DossierStore", "Dossier", "Event", "Draft", "DossierNotFound", "VN_TZ"]
 
 log = logging.getLogger(__name__)
-VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
+VN_TZ = clock.VN_TZ  # kept for older imports; use bot.clock
+_LAST4 = re.compile(r"[0-9]{4}", re.ASCII)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dossiers (
@@ -62,9 +73,12 @@ CREATE TABLE IF NOT EXISTS form_drafts (
     form_id         TEXT,
     answers         TEXT NOT NULL,
     current_field   TEXT,
-    updated_at      TEXT NOT NULL
+    updated_at      TEXT NOT NULL,
+    last_message_id INTEGER
 );
 """
+# Columns added after the first release: (table, column, SQL type), added to older files.
+MIGRATIONS = [("form_drafts", "last_message_id", "INTEGER")]
 
 
 class DossierNotFound(KeyError):
@@ -111,15 +125,11 @@ class Draft:
     answers: dict
     current_field: Optional[str]
     updated_at: dt.datetime
+    last_message_id: Optional[int] = None   # the app's id of the last message applied to it
 
 
 def _now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def normalise_code(code: str) -> str:
-    """" hs-2026-000012 " → "HS-2026-000012"."""
-    return (code or "").strip().upper()
+    return clock.utcnow()
 
 
 class DossierStore:
@@ -134,6 +144,16 @@ class DossierStore:
         with contextlib.closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns of ``MIGRATIONS`` that an older database file lacks (idempotent, race-safe)."""
+        with self._write() as conn:
+            for table, column, sql_type in MIGRATIONS:
+                present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+                    log.info("database: added column %s.%s", table, column)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -169,11 +189,16 @@ class DossierStore:
         return self._clock().astimezone(dt.timezone.utc)
 
     def _next_code(self, conn: sqlite3.Connection, year: int) -> tuple[str, int]:
+        """A random code not yet used (``codes.new_code``) and the year's next counter value."""
         conn.execute("INSERT INTO dossier_counters (year, last) VALUES (?, 0) "
                      "ON CONFLICT (year) DO NOTHING", (year,))
         conn.execute("UPDATE dossier_counters SET last = last + 1 WHERE year = ?", (year,))
         seq = conn.execute("SELECT last FROM dossier_counters WHERE year = ?", (year,)).fetchone()[0]
-        return f"HS-{year}-{seq:06d}", seq
+        for _ in range(100):
+            code = codes.new_code(year)
+            if conn.execute("SELECT 1 FROM dossiers WHERE code = ?", (code,)).fetchone() is None:
+                return code, seq
+        raise RuntimeError("no free dossier code")  # 1 in 10^800 with a few million codes a year
 
     def _insert_event(self, conn: sqlite3.Connection, code: str, from_state: Optional[str],
                       to_state: str, actor: str, note: Optional[str], at: dt.datetime) -> None:
@@ -201,7 +226,7 @@ class DossierStore:
     def create(self, procedure_id: str, conversation_id: str, answers: dict,
                form_id: Optional[str] = None, phone: Optional[str] = None,
                actor: str = "citizen", clear_draft: bool = True) -> Dossier:
-        """A new dossier in state ``nhap`` with the next code of the year (HS-YYYY-NNNNNN).
+        """A new dossier in state ``nhap`` with a new random code of the year ("HS-2026-K7Q4MP").
 
         ``phone`` (the contact number) is kept only as its last four digits, for access.
         With ``clear_draft`` the conversation's form draft is deleted in the same transaction.
@@ -275,15 +300,20 @@ class DossierStore:
         """The dossier if the asker may see it: same conversation, or the right last 4 phone digits.
 
         Returns ``None`` both when the code does not exist and when access is refused, so
-        codes cannot be probed. Callers should rate-limit phone_last4 attempts.
+        codes cannot be probed. Callers must rate-limit phone_last4 attempts. Any input is
+        normalised first ("５６７８" is "5678"); the digits are compared as bytes in constant time.
         """
+        if not isinstance(code, str):
+            return None
         dossier = self.get(code)
         if dossier is None:
             return None
-        if conversation_id is not None and conversation_id == dossier.conversation_id:
+        if isinstance(conversation_id, str) and conversation_id == dossier.conversation_id:
             return dossier
-        given = (phone_last4 or "").strip()
-        if dossier.phone_last4 and len(given) == 4 and hmac.compare_digest(given, dossier.phone_last4):
+        given = normalise_input(phone_last4) if isinstance(phone_last4, (str, int)) else ""
+        stored = dossier.phone_last4 or ""
+        if _LAST4.fullmatch(given) and _LAST4.fullmatch(stored) and \
+                hmac.compare_digest(given.encode("ascii"), stored.encode("ascii")):
             return dossier
         return None
 
@@ -304,19 +334,31 @@ class DossierStore:
     # -- form drafts ------------------------------------------------------------------------
 
     def save_draft(self, conversation_id: str, procedure_id: str, answers: dict,
-                   form_id: Optional[str] = None, current_field: Optional[str] = None) -> Draft:
-        """Create or replace the conversation's in-progress form (one per conversation)."""
+                   form_id: Optional[str] = None, current_field: Optional[str] = None,
+                   message_id: Optional[int] = None) -> Draft:
+        """Create or replace the conversation's in-progress form (one per conversation).
+
+        ``message_id``: the app's id of the message this save applies; kept (the highest
+        seen) so that :meth:`already_applied` recognises a retried message. ``None`` keeps
+        the previous value.
+        """
         now = self._now()
+        message_id = message_id if isinstance(message_id, int) and not isinstance(message_id, bool) else None
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO form_drafts (conversation_id, procedure_id, form_id, answers, current_field, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET "
-                "procedure_id = excluded.procedure_id, form_id = excluded.form_id, "
+                "updated_at, last_message_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id) "
+                "DO UPDATE SET procedure_id = excluded.procedure_id, form_id = excluded.form_id, "
                 "answers = excluded.answers, current_field = excluded.current_field, "
-                "updated_at = excluded.updated_at",
+                "updated_at = excluded.updated_at, last_message_id = "
+                "MAX(COALESCE(excluded.last_message_id, form_drafts.last_message_id), "
+                "COALESCE(form_drafts.last_message_id, excluded.last_message_id))",
                 (conversation_id, procedure_id, form_id, json.dumps(answers, ensure_ascii=False),
-                 current_field, now.isoformat()))
-        return Draft(conversation_id, procedure_id, form_id, dict(answers), current_field, now)
+                 current_field, now.isoformat(), message_id))
+            row = conn.execute("SELECT last_message_id FROM form_drafts WHERE conversation_id = ?",
+                               (conversation_id,)).fetchone()
+        return Draft(conversation_id, procedure_id, form_id, dict(answers), current_field, now,
+                     row["last_message_id"] if row else None)
 
     def load_draft(self, conversation_id: str) -> Optional[Draft]:
         with self._read() as conn:
@@ -325,7 +367,17 @@ class DossierStore:
         if r is None:
             return None
         return Draft(r["conversation_id"], r["procedure_id"], r["form_id"], json.loads(r["answers"]),
-                     r["current_field"], dt.datetime.fromisoformat(r["updated_at"]))
+                     r["current_field"], dt.datetime.fromisoformat(r["updated_at"]), r["last_message_id"])
+
+    @staticmethod
+    def already_applied(draft: Optional[Draft], message_id: Optional[int]) -> bool:
+        """Whether the message ``message_id`` (the app's increasing integer id) was already
+        applied to ``draft``: the same or an older message delivered again (a retry)."""
+        if draft is None or draft.last_message_id is None:
+            return False
+        if not isinstance(message_id, int) or isinstance(message_id, bool):
+            return False
+        return message_id <= draft.last_message_id
 
     def delete_draft(self, conversation_id: str) -> bool:
         with self._write() as conn:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import time
 from typing import Optional
 
-__all__ = ["TokenError", "InvalidToken", "ExpiredToken", "make_pdf_token", "check_pdf_token"]
+from .codes import CODE_RE as _CODE_RE
 
-_CODE_RE = re.compile(r"^HS-\d{4}-\d{6}$")
+__all__ = ["TokenError", "InvalidToken", "ExpiredToken", "make_pdf_token", "check_pdf_token"]
 
 
 class TokenError(ValueError):
@@ -53,11 +52,11 @@ def make_pdf_token(code: str, secret: str | bytes, ttl: int = 3600, now: Optiona
 
 def check_pdf_token(token: str, secret: str | bytes, now: Optional[float] = None) -> str:
     """The dossier code a valid token grants; raises :class:`InvalidToken` / :class:`ExpiredToken`."""
-    parts = (token or "").split(".")
-    if len(parts) != 3 or not _CODE_RE.match(parts[0]) or not parts[1].isdigit():
+    parts = (token if isinstance(token, str) else "").split(".")
+    if len(parts) != 3 or not _CODE_RE.match(parts[0]) or not (parts[1].isascii() and parts[1].isdigit()):
         raise InvalidToken("malformed token")
     payload = f"{parts[0]}.{parts[1]}"
-    if not hmac.compare_digest(_sign(payload, secret), parts[2]):
+    if not parts[2].isascii() or not hmac.compare_digest(_sign(payload, secret).encode(), parts[2].encode()):
         raise InvalidToken("bad signature")
     if (time.time() if now is None else now) >= int(parts[1]):
         raise ExpiredToken("token expired")

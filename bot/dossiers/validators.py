@@ -9,6 +9,12 @@ sex → ``"Nam"`` / ``"Nữ"``; personal id → 12-digit ``str``; phone → ``"0
 
 Unknown keyword arguments are accepted and ignored, so a form can pass the same
 context (``today``, ``birth_date``, ``sex`` …) to every parser.
+
+Every parser first normalises what it is given with ``bot.textinput.normalise_input``
+(fullwidth / Arabic-Indic digits → ASCII, invisible characters removed, any value → ``str``),
+so it is safe on text that did not come through the bot app. "Today" is Vietnam's
+(``bot.clock.today()``) unless ``today`` is passed. ID and phone numbers are read with
+``masking.personal_number``, the grammar ``mask_numbers`` masks with.
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ import re
 import unicodedata
 from typing import Optional, Sequence
 
+from bot import clock
+from bot.textinput import normalise_input
 from bot.vntext import fold, nfc
+
+from .masking import personal_number
 
 __all__ = [
     "FieldError", "PROVINCE_CODES", "EARLIEST_DATE",
@@ -62,7 +72,7 @@ MALE, FEMALE = "Nam", "Nữ"
 
 
 def _today(today: Optional[dt.date]) -> dt.date:
-    return today or dt.date.today()
+    return today or clock.today()
 
 
 def format_date(value: dt.date) -> str:
@@ -97,7 +107,7 @@ def _capitalise_word(word: str) -> str:
 
 def parse_name(text: str, **_context) -> str:
     """Full name: NFC, single spaces, each word capitalised ("nguyễn  văn AN" → "Nguyễn Văn An")."""
-    name = nfc(text).replace("’", "'")
+    name = nfc(normalise_input(text)).replace("’", "'")
     if not name:
         raise FieldError("Bạn cho mình biết họ và tên đầy đủ nhé, ví dụ: Nguyễn Văn An.")
     if any(ch.isdigit() for ch in name):
@@ -120,16 +130,16 @@ def parse_name(text: str, **_context) -> str:
 # --- dates -------------------------------------------------------------------------
 
 _DATE_RE = re.compile(
-    r"^(?:ngay\s*)?(\d{1,2})"
-    r"\s*(?:[/.\-]|thang)\s*(\d{1,2})"
-    r"\s*(?:[/.\-]|nam)\s*(\d+)$"
+    r"^(?:ngay\s*)?([0-9]{1,2})"
+    r"\s*(?:[/.\-]|thang)\s*([0-9]{1,2})"
+    r"\s*(?:[/.\-]|nam)\s*([0-9]+)$", re.ASCII
 )
-_ISO_RE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_ISO_RE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$", re.ASCII)
 _DATE_EXAMPLE = "ví dụ 12/03/1990 hoặc 12 tháng 3 năm 1990"
 
 
 def _date_parts(text: str) -> tuple[int, int, int]:
-    folded = fold(text).rstrip(".")
+    folded = fold(normalise_input(text)).rstrip(".")
     iso = _ISO_RE.match(folded)
     if iso:
         return int(iso.group(3)), int(iso.group(2)), int(iso.group(1))
@@ -193,7 +203,7 @@ _SEX_WORDS = {
 
 def parse_sex(text: str, **_context) -> str:
     """"nam", "Nữ", "nu", "male", "con gái" … → ``"Nam"`` or ``"Nữ"``."""
-    key = re.sub(r"[^a-z ]", "", fold(text)).strip()
+    key = re.sub(r"[^a-z ]", "", fold(normalise_input(text))).strip()
     for value, words in _SEX_WORDS.items():
         if key in words:
             return value
@@ -207,7 +217,7 @@ _CENTURY_SEX = {str(d): (1900 + 100 * (d // 2), MALE if d % 2 == 0 else FEMALE) 
 
 
 def _id_digits(text: str) -> str:
-    digits = re.sub(r"[\s.\-]", "", nfc(text))
+    digits = personal_number(text) or ""
     if not digits.isdigit():
         raise FieldError("Số định danh cá nhân chỉ gồm 12 chữ số (in trên thẻ căn cước), "
                          "không có chữ cái hay ký tự khác.")
@@ -245,12 +255,13 @@ _MOBILE_PREFIXES = "35789"
 
 def parse_phone(text: str, **_context) -> str:
     """Vietnamese mobile number → ``"0XXXXXXXXX"`` (accepts +84 / 84, spaces, dots, dashes)."""
-    raw = re.sub(r"[\s.\-()]", "", nfc(text))
+    number = personal_number(text)
+    raw = number or re.sub(r"[\s.\-()]", "", normalise_input(text))
     if raw.startswith("+"):
         if not raw.startswith("+84"):
             raise FieldError("Mình chỉ nhận số di động Việt Nam (mã +84), ví dụ 0912 345 678.")
         raw = raw[1:]
-    if not raw.isdigit():
+    if number is None or not (raw.isascii() and raw.isdigit()):
         raise FieldError("Số điện thoại chỉ gồm chữ số (có thể có dấu cách, dấu chấm hoặc gạch ngang), "
                          "ví dụ 0912 345 678.")
     if raw.startswith("84") and len(raw) in (11, 12):
@@ -275,7 +286,7 @@ def parse_phone(text: str, **_context) -> str:
 
 def parse_text(text: str, max_length: int = 200, **_context) -> str:
     """Any non-empty text (NFC, single spaces), at most ``max_length`` characters."""
-    value = nfc(text)
+    value = nfc(normalise_input(text))
     if not value:
         raise FieldError("Bạn chưa nhập gì. Bạn trả lời giúp mình nhé.")
     if len(value) > max_length:
@@ -294,9 +305,9 @@ def parse_address(text: str, max_length: int = 250, **_context) -> str:
 
 def parse_choice(text: str, choices: Sequence[str] = (), **_context) -> str:
     """One of ``choices``: by number ("2"), by exact text, or by a unique part of it (no accents needed)."""
-    key = fold(text).strip(" .")
+    key = fold(normalise_input(text)).strip(" .")
     options = list(choices)
-    if key.isdigit() and 1 <= int(key) <= len(options):
+    if key.isascii() and key.isdigit() and 1 <= int(key) <= len(options):
         return options[int(key) - 1]
     folded = [fold(c) for c in options]
     if key in folded:

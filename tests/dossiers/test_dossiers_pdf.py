@@ -29,7 +29,7 @@ def text_of(pdf: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def tk01_text():
-    pdf = render_pdf(default_forms()["TK01"], TK01_ANSWERS, "HS-2026-000001", today=TODAY)
+    pdf = render_pdf(default_forms()["TK01"], TK01_ANSWERS, "HS-2026-K7Q4MP", today=TODAY)
     assert pdf.startswith(b"%PDF")
     return text_of(pdf)
 
@@ -38,7 +38,7 @@ def test_tk01_has_the_name_with_its_diacritics_and_the_form_code(tk01_text):
     assert "Nguyễn Thị Hồng Nhung" in tk01_text                   # signature block
     assert "NGUYỄN THỊ HỒNG NHUNG" in tk01_text                   # field 1, "viết in hoa"
     assert "Mẫu TK01 ban hành kèm theo Thông tư số 31/2023/TT-BCA" in tk01_text
-    assert "HS-2026-000001" in tk01_text
+    assert "HS-2026-K7Q4MP" in tk01_text
 
 
 def test_tk01_layout(tk01_text):
@@ -58,7 +58,7 @@ def test_tk01_layout(tk01_text):
 def test_child_passport_is_signed_by_the_parent():
     answers = {"full_name": "Lê Minh Khang", "sex": "Nam", "birth_date": "2015-06-01",
                "rep_relation": "Mẹ", "rep_name": "Trần Thị Mai", "phone": "0912345678"}
-    text = text_of(render_pdf(default_forms()["TK01a"], answers, "HS-2026-000002", today=TODAY))
+    text = text_of(render_pdf(default_forms()["TK01a"], answers, "HS-2026-M3N8PA", today=TODAY))
     assert "Mẫu TK01a" in text
     assert "CHA, MẸ HOẶC NGƯỜI GIÁM HỘ" in text
     assert "Trần Thị Mai" in text and "LÊ MINH KHANG" in text
@@ -70,7 +70,7 @@ def test_marriage_form_prints_both_parties_in_a_table():
                "male_name": "Lê Văn Hùng", "female_birth_date": "1995-03-12", "male_birth_date": "1990-01-01",
                "female_personal_id": "001195012345", "male_personal_id": "079090012345",
                "copies": "Có", "copies_count": "2 bản", "phone": "0912345678"}
-    text = text_of(render_pdf(default_forms()["ket-hon"], answers, "HS-2026-000003", today=TODAY))
+    text = text_of(render_pdf(default_forms()["ket-hon"], answers, "HS-2026-T5X2RB", today=TODAY))
     assert "Kính gửi: Ủy ban nhân dân phường Ba Đình" in text
     for s in ("Bên nữ", "Bên nam", "Trần Thị Mai", "Lê Văn Hùng", "001195012345", "079090012345",
               "BÊN NỮ", "BÊN NAM"):
@@ -81,7 +81,7 @@ def test_marriage_form_prints_both_parties_in_a_table():
 def test_birth_registration_writes_the_date_in_words():
     answers = {"child_name": "Lê Minh An", "child_birth_date": "2025-01-05", "requester_name": "Trần Thị Mai",
                "father_known": "Chưa xác định", "phone": "0912345678"}
-    text = text_of(render_pdf(default_forms()["khai-sinh"], answers, "HS-2026-000004", today=TODAY))
+    text = text_of(render_pdf(default_forms()["khai-sinh"], answers, "HS-2026-G9H4KC", today=TODAY))
     assert "Ngày năm, tháng một, năm hai nghìn không trăm hai mươi lăm" in text
     assert "Họ, chữ đệm, tên người cha: …" in text                 # left blank, as on paper
 
@@ -90,7 +90,7 @@ def test_checklist_page():
     from bot.dossiers.checklist import ChecklistItem
     items = [ChecklistItem("Giấy khai sinh hoặc trích lục khai sinh", 0, 1, None, "", "Người chưa đủ 14 tuổi",
                            True, False)]
-    text = text_of(render_pdf(default_forms()["TK01"], TK01_ANSWERS, "HS-2026-000001",
+    text = text_of(render_pdf(default_forms()["TK01"], TK01_ANSWERS, "HS-2026-K7Q4MP",
                               checklist_items=items, today=TODAY))
     assert "DANH MỤC GIẤY TỜ CẦN CHUẨN BỊ" in text
     assert "Giấy khai sinh hoặc trích lục khai sinh" in text and "1 bản sao" in text

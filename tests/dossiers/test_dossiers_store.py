@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from bot.dossiers import states
+from bot.dossiers.codes import CODE_RE
 from bot.dossiers.states import InvalidTransition
 from bot.dossiers.store import DossierNotFound, DossierStore
 
@@ -43,13 +44,20 @@ def count(store, table):
         return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
-def test_codes_are_sequential_per_year(store, clock):
-    assert create(store).code == "HS-2026-000001"
-    assert create(store).code == "HS-2026-000002"
+def seqs(store):
+    with sqlite3.connect(store.path) as conn:
+        return conn.execute("SELECT code, year, seq FROM dossiers ORDER BY rowid").fetchall()
+
+
+def test_codes_are_random_with_vietnams_year_and_a_hidden_counter(store, clock):
+    first, second = create(store).code, create(store).code
+    assert CODE_RE.match(first) and CODE_RE.match(second) and first != second
+    assert first.startswith("HS-2026-") and "000001" not in first
     clock.now = dt.datetime(2026, 12, 31, 17, 30, tzinfo=dt.timezone.utc)   # 00:30 on 1/1/2027 in Vietnam
-    assert create(store).code == "HS-2027-000001"
+    assert create(store).code.startswith("HS-2027-")
     clock.now = dt.datetime(2026, 12, 31, 16, 0, tzinfo=dt.timezone.utc)
-    assert create(store).code == "HS-2026-000003"
+    assert create(store).code.startswith("HS-2026-")
+    assert [(year, seq) for _, year, seq in seqs(store)] == [(2026, 1), (2026, 2), (2027, 1), (2026, 3)]
 
 
 def test_new_dossier_is_a_draft_with_its_answers(store):
@@ -188,7 +196,10 @@ def test_purge_removes_old_drafts_only(store, clock):
     assert store.get(old_submitted.code).state == "da_nop"
     assert store.get(recent.code) is not None
     assert store.load_draft("old3") is None and store.load_draft("new2") is not None
-    assert create(store).code == "HS-2026-000004"                       # codes are never reused
+    codes_before = {old_draft.code, old_submitted.code, recent.code}
+    again = create(store)
+    assert again.code not in codes_before
+    assert seqs(store)[-1][2] == 4                                      # the counter is never reused
     clock.advance(days=10)
     assert store.purge_drafts(older_than_days=5) == 3
 
@@ -206,7 +217,8 @@ def test_a_failure_mid_creation_leaves_nothing_half_written(store, monkeypatch):
     assert count(store, "dossier_events") == 0
     assert store.load_draft("conv-1") is not None                        # the draft is still there
     monkeypatch.undo()
-    assert create(store).code == "HS-2026-000001"                       # the counter did not move
+    create(store)
+    assert [seq for _, _, seq in seqs(store)] == [1]                    # the counter did not move
 
 
 def test_a_failure_mid_transition_keeps_the_old_state(store, monkeypatch):
