@@ -10,7 +10,9 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from bot.benchmark import SAMPLE_ANSWERS as ANSWERS, sample_reply
+from bot.benchmark import SAMPLE_ANSWERS as ANSWERS
+from bot.benchmark import sample_reply
+from bot.dossiers.codes import find_code
 from tests.test_e2e import Chat, text_of
 
 pytestmark = pytest.mark.stack
@@ -41,7 +43,7 @@ def test_form_survives_a_restart_and_ends_with_a_pdf(stack):
         chat.say(sample_reply(field))
     assert current_field(stack, "e2e-dossier") == "__confirm__"
     done = text_of(chat.press({"title": "Xác nhận", "payload": "/affirm"}))
-    code = re.search(r"HS-\d{4}-\d{6}", done).group(0)
+    code = find_code(done)[0]
     link = re.search(r"https?://\S+/dossiers/pdf/\S+", done).group(0)
     path = link.split("/dossiers/", 1)[1]
     pdf = httpx.get(f"{stack.base_url}/dossiers/{path}", timeout=30)
