@@ -7,7 +7,10 @@
 - ``compare-diacritics``: train three variants and compare accuracy without diacritics.
 - ``dossier show CODE | list [--state S] | set-state CODE STATE --actor NAME [--note TEXT] | purge``:
   staff operations on dossiers (see bot/staff.py); exit status 1 with a Vietnamese message on refusal.
-- ``messages failed [--limit N] [--json]``: citizen messages whose turn failed MAX_ATTEMPTS times.
+- ``messages failed [--limit N] [--json]``: citizen messages whose turn failed MAX_ATTEMPTS times, and
+  replies the outbox gave up sending to Telegram / Zalo.
+- ``telegram set-webhook [--url URL] | delete-webhook``: register the bot's webhook with Telegram
+  (default URL: BOT_PUBLIC_URL + /channels/telegram/webhook, with TELEGRAM_WEBHOOK_SECRET).
 """
 
 from __future__ import annotations
@@ -169,6 +172,46 @@ def cmd_messages_failed(args: argparse.Namespace) -> None:
         print("Không có tin nhắn nào bị lỗi.")
 
 
+def cmd_telegram(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from channels.base import ChannelError
+    from channels.telegram import TelegramChannel
+
+    config = settings.load()
+    channel = TelegramChannel.from_settings(config)
+    if channel is None:
+        sys.exit("Telegram đang tắt: cần TELEGRAM_BOT_TOKEN và TELEGRAM_WEBHOOK_SECRET.")
+    url = getattr(args, "url", None) or f"{config.link_base}/channels/telegram/webhook"
+
+    async def run() -> None:
+        await channel.start()
+        try:
+            if args.operation_name == "set-webhook":
+                await channel.set_webhook(url)
+                print(f"Đã đăng ký webhook Telegram: {url}")
+            else:
+                await channel.delete_webhook()
+                print("Đã xóa webhook Telegram.")
+        finally:
+            await channel.stop()
+
+    try:
+        asyncio.run(run())
+    except (ChannelError, ValueError) as error:
+        sys.exit(f"Không thực hiện được với Telegram: {error}")
+
+
+def _add_telegram_commands(commands) -> None:
+    telegram = commands.add_parser("telegram", help="register or remove the Telegram webhook")
+    operations = telegram.add_subparsers(dest="operation_name", required=True)
+    set_webhook = operations.add_parser("set-webhook", help="setWebhook with the secret; default URL from BOT_PUBLIC_URL")
+    set_webhook.add_argument("--url", help="https://<public host>/channels/telegram/webhook")
+    set_webhook.set_defaults(func=cmd_telegram)
+    operations.add_parser("delete-webhook", help="deleteWebhook (e.g. before TELEGRAM_MODE=polling)").set_defaults(
+        func=cmd_telegram)
+
+
 def _add_messages_commands(commands) -> None:
     messages = commands.add_parser("messages", help="citizen messages the bot could not answer")
     operations = messages.add_subparsers(dest="operation_name", required=True)
@@ -197,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
     _add_dossier_commands(commands)
     _add_messages_commands(commands)
+    _add_telegram_commands(commands)
     return parser
 
 
