@@ -46,7 +46,7 @@ Other helpers: ``add_working_days(start, n)`` (weekends and holidays.yml skipped
 ``checklist(catalogue_procedure, answers) -> [ChecklistItem]`` and ``format_checklist``;
 ``make_pdf_token(code, secret, ttl)`` / ``check_pdf_token(token, secret) -> code``
 (raises ``InvalidToken`` / ``ExpiredToken``); ``mask(value)`` ("0912***678").
-Validators (``validators``): ``parse_name/date/sex/personal_id/phone/text/address/choice``.
+Validators (``validators``): ``parse_name/date/sex/personal_id/phone/email/text/address/choice``.
 
 Codes (``codes``): ``new_code(year)`` ("HS-2026-K7Q4MP": random, from ``secrets``, 27 characters
 that read aloud unambiguously, first and last a letter), ``find_code(text)`` (any case, spaces,
@@ -68,7 +68,7 @@ Form YAML (procedures/forms/<id>.yml)::
     signatures: [{title, hint, name_field, when}],
     checklist: [{case: <catalogue paper group case>, when: <condition> | applies: bool}],
     sections: [{title, pdf_table: {columns, rows: [{label, fields}]}, fields: [...]}]
-    field: key, label, prompt, why, type (name|date|sex|personal_id|phone|text|choice|address),
+    field: key, label, prompt, why, type (name|date|sex|personal_id|phone|email|text|choice|address),
            choices, required (default true), when: <condition>,
            context: {<parser kwarg>: <earlier field key>}   # e.g. personal_id ← birth_date, sex
            params: {<parser kwarg>: value}                   # e.g. min_age: 18, sex: Nữ

@@ -38,6 +38,7 @@ FIELD_TYPES: dict[str, Callable[..., Any]] = {
     "sex": validators.parse_sex,
     "personal_id": validators.parse_personal_id,
     "phone": validators.parse_phone,
+    "email": validators.parse_email,
     "text": validators.parse_text,
     "choice": validators.parse_choice,
     "address": validators.parse_address,

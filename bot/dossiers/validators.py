@@ -282,6 +282,28 @@ def parse_phone(text: str, **_context) -> str:
     return raw
 
 
+# --- email -----------------------------------------------------------------------------------
+
+# local part: the usual unquoted characters; domain: labels of letters, digits and hyphens, a TLD
+# of 2+ letters. Quoted local parts and IP-literal domains are not accepted (no citizen types them).
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                    r"[A-Za-z]{2,24}$", re.ASCII)
+
+
+def parse_email(text: str, **_context) -> str:
+    """An email address ("Lan.Nguyen@Gmail.com" → "Lan.Nguyen@gmail.com": the domain lower-cased)."""
+    value = normalise_input(text).strip().strip("<>.,;")
+    if "@" not in value:
+        raise FieldError("Địa chỉ email có dạng ten@vidu.com (có dấu @). Nếu không có email, bạn nhắn "
+                         "“bỏ qua” nhé.")
+    local, _, domain = value.rpartition("@")
+    value = f"{local}@{domain.lower()}"
+    if len(value) > 254 or not _EMAIL.match(value) or ".." in value or local.startswith(".") or local.endswith("."):
+        raise FieldError("Địa chỉ email chưa đúng. Email có dạng ten@vidu.com, không có dấu tiếng Việt "
+                         "hay khoảng trắng. Bạn kiểm tra lại giúp mình, hoặc nhắn “bỏ qua” nếu không có.")
+    return value
+
+
 # --- free text, addresses, choices ---------------------------------------------------------
 
 def parse_text(text: str, max_length: int = 200, **_context) -> str:

@@ -15,7 +15,7 @@ TODAY = dt.date(2026, 2, 12)
 # Valid answers by field key (or type) used to walk through whole forms.
 SAMPLE_BY_TYPE = {
     "name": "nguyễn thị hồng nhung", "date": "12/03/1990", "sex": "nữ", "phone": "0912 345 678",
-    "text": "Kinh", "address": "Số 5 ngõ 12 Trần Phú, phường Ba Đình, Hà Nội",
+    "text": "Kinh", "address": "Số 5 ngõ 12 Trần Phú, phường Ba Đình, Hà Nội", "email": "nhung.nguyen@gmail.com",
 }
 ADULT = {"birth_date": "12/03/1990", "sex": "nữ", "personal_id": "001190012345"}
 

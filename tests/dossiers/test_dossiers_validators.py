@@ -7,6 +7,7 @@ import unicodedata
 import pytest
 from hypothesis import assume, given, strategies as st
 
+from bot.dossiers import validators
 from bot.dossiers.validators import (
     PROVINCE_CODES, FieldError, parse_address, parse_choice, parse_date, parse_name,
     parse_personal_id, parse_phone, parse_sex, parse_text,
@@ -324,3 +325,32 @@ def test_text_and_address():
     with pytest.raises(FieldError) as err:
         parse_address("Hà Nội")
     assert "xã/phường" in err.value.message
+
+
+# --- email ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("lan.nguyen@gmail.com", "lan.nguyen@gmail.com"),
+    (" Lan.Nguyen@Gmail.COM ", "Lan.Nguyen@gmail.com"),
+    ("tran_van+ho.so@ubnd.hcm.gov.vn", "tran_van+ho.so@ubnd.hcm.gov.vn"),
+    ("ｌａｎ＠ｇｍａｉｌ．ｃｏｍ", "lan@gmail.com"),                # fullwidth, as some phone keyboards type it
+])
+def test_email_accepts_real_addresses(text, expected):
+    assert validators.parse_email(text) == expected
+
+
+@pytest.mark.parametrize("text", ["12 Lê Lợi, phường Bến Thành, TP.HCM", "lan.nguyen", "lan@", "@gmail.com",
+                                  "lan@gmail", "lan nguyen@gmail.com x", "lan..nguyen@gmail.com", "lan@gmail..com",
+                                  "nguyễn@gmail.com", "lan@-gmail.com"])
+def test_email_refuses_what_is_not_an_address(text):
+    with pytest.raises(FieldError) as error:
+        validators.parse_email(text)
+    assert "email" in error.value.message.lower()
+
+
+def test_email_field_of_the_forms_is_validated():
+    from bot.dossiers import FormSession
+
+    session = FormSession("ho-chieu")
+    form = session.form_for({"birth_date": "1990-03-12"}) or session.forms[0]
+    assert form.field("email").type == "email"
