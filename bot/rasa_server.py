@@ -1,20 +1,37 @@
-"""Start Rasa (``python -m bot.rasa_server run ...``, same arguments as ``rasa``) with one
-speed fix applied.
+"""Start Rasa (``python -m bot.rasa_server run ...``, same arguments as ``rasa``) with our fixes.
 
-Rasa 3.6 checks every action-server response with ``jsonschema.validate``, which also
-re-checks the (constant) schema itself each time: with our actions that was 46% of the
-Rasa process's CPU under load (measured with py-spy, see README "Speed"). Here the
-validator is built once; responses are validated exactly as before.
+- **Speed**: Rasa 3.6 checks every action-server response with ``jsonschema.validate``,
+  which also re-checks the (constant) schema itself each time: with our actions that was
+  46% of the Rasa process's CPU under load (measured with py-spy, see README "Speed").
+  Here the validator is built once; responses are validated exactly as before.
+- **Action timeout**: Rasa 3.6 waits up to a fixed 5 minutes for the action server
+  (``DEFAULT_REQUEST_TIMEOUT`` in ``rasa/core/actions/action.py``). Here it waits
+  ``ACTIONS_TIMEOUT`` seconds (set by ``bot.processes`` from ``settings.actions_timeout``,
+  always below ``RASA_TIMEOUT``), so a slow action fails inside Rasa before the bot app
+  gives up on Rasa.
+- **API token**: with ``--enable-api``, ``--auth-token`` is added from ``RASA_TOKEN`` (kept
+  off the command line, which any local user can read); the API is never started without it.
+- **Logs**: Rasa runs at INFO or above (it logs message texts at DEBUG); its structured
+  log events keep only known-safe fields, and tracebacks keep no exception message
+  (``bot.processes.install_log_hygiene``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from functools import lru_cache
 from typing import Any, Dict
 
 import jsonschema
 from rasa.core.actions.action import RemoteAction
+
+# Fields of Rasa's structured log events that never carry what a citizen wrote.
+SAFE_EVENT_KEYS = {"event", "event_info", "log_level", "timestamp", "action_name", "action", "policy_name",
+                   "policy", "intent_name", "sender_id", "conversation_id", "placeholder_key", "filename",
+                   "model", "status", "url", "exc_type", "name", "level"}
+DEBUG_FLAGS = {"-v", "--verbose", "-vv", "--debug"}
 
 
 @lru_cache(maxsize=1)
@@ -32,15 +49,87 @@ def _validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
         raise
 
 
+def scrub_event(event_dict: Dict[str, Any], method_name: str = "") -> Dict[str, Any]:
+    """A structlog event with only safe fields kept (numbers masked); others are replaced by
+    their type, an exception by its frames and type (``safe_traceback``)."""
+    from bot.processes import _mask, safe_traceback
+
+    cleaned: Dict[str, Any] = {}
+    if method_name == "exception" and "exc_info" not in event_dict:
+        event_dict = {**event_dict, "exc_info": True}
+    for key, value in event_dict.items():
+        if key == "exc_info":
+            info = sys.exc_info() if value is True else value
+            if isinstance(info, BaseException) or (isinstance(info, tuple) and info[1] is not None):
+                cleaned["exception"] = safe_traceback(info)
+            cleaned["exc_info"] = False  # structlog must not render the raw exception (its message) again
+        elif isinstance(value, (bool, int, float)) or value is None:
+            cleaned[key] = value
+        elif key in SAFE_EVENT_KEYS and isinstance(value, str):
+            cleaned[key] = _mask(value)
+        else:
+            cleaned[key] = f"<{type(value).__name__} not logged>"
+    return cleaned
+
+
+def _install_structlog_scrubber() -> None:
+    """Rasa builds its structlog pipeline with ``_anonymizer`` first (looked up when
+    ``configure_structlog`` runs): wrap it so that every event is scrubbed first."""
+    from rasa.utils import log_utils
+
+    anonymize = log_utils._anonymizer
+    if getattr(anonymize, "_bot_scrubber", False):
+        return
+
+    def scrubber(logger: Any, method_name: str, event_dict: Dict[str, Any]) -> Dict[str, Any]:
+        return scrub_event(anonymize(logger, method_name, event_dict), method_name)
+
+    scrubber._bot_scrubber = True
+    log_utils._anonymizer = scrubber
+
+
+def _install_action_timeout() -> None:
+    seconds = float(os.environ.get("ACTIONS_TIMEOUT") or 0)
+    if seconds > 0:
+        import aiohttp
+        import rasa.core.actions.action as action_module
+
+        action_module.DEFAULT_REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=seconds)
+
+
+def _force_info_level() -> None:
+    level = logging.getLevelName(os.environ.get("LOG_LEVEL", "INFO").upper())
+    if not isinstance(level, int) or level < logging.INFO:
+        os.environ["LOG_LEVEL"] = "INFO"
+
+
 def apply() -> None:
+    from bot.processes import install_log_hygiene
+
     RemoteAction._validate_action_result = _validate_action_result
+    _install_action_timeout()
+    _force_info_level()
+    install_log_hygiene()
+    _install_structlog_scrubber()
+
+
+def prepare_argv(argv: list[str]) -> list[str]:
+    """Rasa's arguments without debug flags, with ``--auth-token`` from ``RASA_TOKEN`` when the
+    API is on. Raises ``SystemExit`` if the API would start without a token."""
+    argv = [a for a in argv if a not in DEBUG_FLAGS]
+    if "--enable-api" in argv and "--auth-token" not in argv:
+        token = os.environ.get("RASA_TOKEN")
+        if not token:
+            raise SystemExit("bot.rasa_server: --enable-api needs RASA_TOKEN (or --auth-token)")
+        argv += ["--auth-token", token]
+    return argv
 
 
 def main() -> None:
     from rasa.__main__ import main as rasa_main
 
     apply()
-    sys.argv[0] = "rasa"
+    sys.argv = ["rasa", *prepare_argv(sys.argv[1:])]
     rasa_main()
 
 
