@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
-import time
 
 from bot import settings
 
@@ -30,15 +30,15 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     build_model()
     config = settings.load()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Before anything starts: a SIGTERM during start-up must stop the children already started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with Stack(config) as stack:
-        print("Đang khởi động Rasa, máy chủ hành động và ứng dụng…", flush=True)
-        stack.start()
-        print(f"Trợ lý đã sẵn sàng: http://localhost:{config.port}", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
-            while all(p.poll() is None for p in stack.processes.values()):
-                time.sleep(1)
-            print("Một tiến trình đã dừng; xem nhật ký trong", config.data_dir / "logs", file=sys.stderr)
+            print("Đang khởi động Rasa, máy chủ hành động và ứng dụng…", flush=True)
+            stack.start()
+            print(f"Trợ lý đã sẵn sàng: http://localhost:{config.port}", flush=True)
+            stack.supervise()  # restarts a crashed Rasa or action server, until SIGTERM / Ctrl+C
         except KeyboardInterrupt:
             pass
 

@@ -31,12 +31,47 @@ def model_path():
 
 
 @pytest.fixture(scope="session")
-def stack(model_path, tmp_path_factory):
-    """All three processes on free loopback ports, with fresh databases, shared by the session."""
+def platforms():
+    """Loopback fakes of the Telegram Bot API and Zalo's OpenAPI/OAuth, for the whole session."""
+    from tests.channels.fake_telegram import FakeTelegram
+    from tests.channels.fake_zalo import FakeZalo
+    from tests.loopback import LoopbackServer
+
+    telegram, zalo = FakeTelegram(), FakeZalo()
+    with LoopbackServer(telegram.app, port=free_port()) as tg, LoopbackServer(zalo.app, port=free_port()) as za:
+        yield {"telegram": telegram, "telegram_url": f"http://127.0.0.1:{tg.port}",
+               "zalo": zalo, "zalo_url": f"http://127.0.0.1:{za.port}"}
+
+
+TELEGRAM_SECRET = "e2e_webhook-secret"
+
+
+def platform_env(platforms) -> dict[str, str]:
+    """Environment that turns both platform channels on against the fakes."""
+    from tests.channels import fake_zalo
+
+    return {
+        "TELEGRAM_BOT_TOKEN": platforms["telegram"].token, "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+        "TELEGRAM_API_URL": platforms["telegram_url"],
+        "ZALO_APP_ID": fake_zalo.APP_ID, "ZALO_APP_SECRET": fake_zalo.APP_SECRET,
+        "ZALO_OA_SECRET_KEY": fake_zalo.OA_SECRET_KEY, "ZALO_ACCESS_TOKEN": fake_zalo.FIRST_ACCESS,
+        "ZALO_REFRESH_TOKEN": fake_zalo.FIRST_REFRESH, "ZALO_API_URL": platforms["zalo_url"],
+        "ZALO_OAUTH_URL": platforms["zalo_url"],
+        # every test client is 127.0.0.1: rate limits have their own tests
+        "RATE_LIMIT_PER_MINUTE": "0", "CONVERSATION_RATE_PER_MINUTE": "0",
+    }
+
+
+@pytest.fixture(scope="session")
+def stack(model_path, tmp_path_factory, platforms):
+    """All three processes on free loopback ports, with fresh databases, shared by the session;
+    Telegram and Zalo are on, talking to the loopback fakes (``platforms``)."""
     from bot.processes import Stack
 
-    with Stack(stack_settings(tmp_path_factory.mktemp("stack"), model=model_path)) as running:
+    with Stack(stack_settings(tmp_path_factory.mktemp("stack"), model=model_path),
+               extra_env=platform_env(platforms)) as running:
         running.start()
+        running.supervise_in_background()   # a killed child comes back, as under `python -m bot run`
         yield running
 
 

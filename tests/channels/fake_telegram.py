@@ -43,6 +43,7 @@ class Call:
     fields: dict[str, str]                                   # every non-file field, as sent
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)   # name -> (filename, content)
     content_type: str = ""
+    ok: bool = True                                          # False when the fake answered an error
 
     def param(self, name: str) -> Any:
         """A field as the Bot API reads it: JSON-decoded where it is JSON (reply_markup, ids)."""
@@ -95,8 +96,8 @@ class FakeTelegram:
         with self._lock:
             self.updates.append(update)
 
-    def calls_to(self, method: str) -> list[Call]:
-        return [c for c in self.calls if c.method == method]
+    def calls_to(self, method: str, ok_only: bool = False) -> list[Call]:
+        return [c for c in self.calls if c.method == method and (c.ok or not ok_only)]
 
     def reset(self) -> None:
         with self._lock:
@@ -115,6 +116,7 @@ class FakeTelegram:
             self.calls.append(call)
             failure = self._take_failure(method)
         if failure is not None:
+            call.ok = False
             return _error(failure.status, failure.description, failure.retry_after)
         answer = getattr(self, f"_{method}", None)
         if answer is None:
