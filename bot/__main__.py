@@ -9,6 +9,8 @@
   staff operations on dossiers (see bot/staff.py); exit status 1 with a Vietnamese message on refusal.
 - ``messages failed [--limit N] [--json]``: citizen messages whose turn failed MAX_ATTEMPTS times, and
   replies the outbox gave up sending to Telegram / Zalo.
+- ``accounts add USERNAME --role R [--team T] [--name N] [--password-stdin] | list | disable | enable |
+  set-password | unlock``: volunteer / supervisor / admin / staff accounts (see bot/accounts.py).
 - ``telegram set-webhook [--url URL] | delete-webhook``: register the bot's webhook with Telegram
   (default URL: BOT_PUBLIC_URL + /channels/telegram/webhook, with TELEGRAM_WEBHOOK_SECRET).
 """
@@ -241,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dossier_commands(commands)
     _add_messages_commands(commands)
     _add_telegram_commands(commands)
+    from bot.accounts import add_accounts_commands
+
+    add_accounts_commands(commands)
     return parser
 
 
