@@ -24,10 +24,11 @@ from bot.dossiers.store import VN_TZ
 from bot.settings import ROOT
 from bot.store import MessageStore
 from tests.conftest import free_port
+from tests.webchat import owner_headers
 
 TOKEN = "staff-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CID = "web-staff-1"
+CID = "web-0123456789staff1"
 NAME = "Nguyễn Thị Hồng Nhung"
 PERSONAL_ID, PHONE = "001190012345", "0912345678"
 TK01_ANSWERS = {
@@ -65,7 +66,8 @@ def set_state(client, code, state, actor="canbo:lan", note=None, headers=AUTH):
 
 
 def chat_history(client, conversation=CID):
-    return client.get(f"/api/conversations/{conversation}/messages").json()["messages"]
+    headers = owner_headers(client.app.state.config, conversation)
+    return client.get(f"/api/conversations/{conversation}/messages", headers=headers).json()["messages"]
 
 
 def vn_today():
@@ -181,7 +183,7 @@ def test_show_masks_personal_numbers(config, client):
 
 def test_list_filters_by_state_newest_change_first_without_personal_data(config, client):
     first = new_dossier(config).code
-    second = new_dossier(config, conversation="web-staff-2").code
+    second = new_dossier(config, conversation="web-0123456789staff2").code
     assert set_state(client, first, "da_nop").status_code == 200
     everything = client.get("/api/staff/dossiers", headers=AUTH).json()["dossiers"]
     assert [d["code"] for d in everything] == [first, second]
