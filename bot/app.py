@@ -1,11 +1,25 @@
 """The bot app: web chat page and its JSON API, in front of Rasa.
 
 Routes:
-- ``GET /`` the web chat; ``/static/...`` its files.
-- ``POST /api/messages`` ``{"conversation_id", "text"}`` or ``{"conversation_id", "payload", "title"}``
+- ``GET /`` the web chat (``/?embed=1``: the compact layout shown in the widget's iframe);
+  ``/static/...`` its files; ``GET /widget.js`` the script a city page includes to embed the chat.
+- ``POST /api/conversations`` (empty or JSON body) → 201 ``{"conversation_id", "token"}``: a new web
+  conversation (``bot.web_sessions``). Every request below about a conversation must carry its token
+  in header ``X-Conversation-Token``, else 403 ``{"error"}`` and nothing is stored or returned; ids
+  of other channels (``telegram:…``, ``zalo:…``: anything not ``web-…``) are always refused here.
+- ``POST /api/messages`` ``{"conversation_id", "text"}`` or ``{"conversation_id", "payload", "title"}``,
+  optionally ``"after_id"`` (the last message id the page has)
   → ``{"replies": [{"text", "buttons": [{"title", "payload"}]}], "message": {"text"}}`` (the
-  citizen's message as stored, long numbers masked).
-- ``GET /api/conversations/{id}/messages[?after=ISO]`` → ``{"messages": [...]}``.
+  citizen's message as stored, long numbers masked), plus ``"messages"`` (the stored messages with
+  an id above ``after_id``, this turn included) when ``after_id`` was sent.
+- ``GET /api/conversations/{id}/messages[?after=ISO | ?after_id=N]`` → ``{"messages": [{"id",
+  "direction", "text", "buttons", "created_at"}]}``.
+- ``GET /api/conversations/{id}/events`` server-sent events: every stored message of the
+  conversation as one ``message`` event (``id:`` the message id, ``data:`` the JSON above), from
+  after ``Last-Event-ID`` (or ``?after_id=``; from the start without either), then each new one as it
+  is stored — by this process (woken at once) or another (the staff CLI: seen within
+  ``EVENTS_POLL_SECONDS``). A comment line every ``EVENTS_PING_SECONDS`` keeps proxies open; the
+  stream ends when the client goes away.
 - ``GET /healthz`` → ``{"ok": true, "rasa": bool}``.
 - ``GET /dossiers/pdf/{token}`` the filled form of a dossier (signed, expiring link sent in chat):
   application/pdf; 410 when the link expired, 404 when it is not genuine.
@@ -20,7 +34,10 @@ Routes:
 
 HTTP hardening (pure ASGI middleware and checks in the handlers):
 - Every response carries Content-Security-Policy (``CSP``), ``X-Content-Type-Options: nosniff`` and
-  ``Referrer-Policy: no-referrer``.
+  ``Referrer-Policy: no-referrer``. ``frame-ancestors`` is ``'self'`` (with ``X-Frame-Options:
+  SAMEORIGIN``) except on the chat page when WIDGET_ORIGINS lists city sites: the page's policy is
+  then ``frame-ancestors 'self' <those origins>`` and it sends no X-Frame-Options (which cannot
+  name other sites and would contradict it).
 - Request bodies over MAX_BODY_BYTES → 413, decided from Content-Length or, for chunked uploads,
   while counting the chunks (the body is never read whole first).
 - JSON routes (``POST /api/messages``, ``POST /api/staff/dossiers/{code}/state``) need
@@ -28,9 +45,10 @@ HTTP hardening (pure ASGI middleware and checks in the handlers):
   JSON, JSON nested deeper than MAX_JSON_DEPTH, or a field of the wrong type or length → 400,
   and nothing is stored.
 - Rate limits (``bot.ratelimit``, persisted in ``limits.db``, keys stored as HMAC digests):
-  RATE_LIMIT_PER_MINUTE per client address on ``POST /api/messages``,
-  ``GET /api/conversations/{id}/messages`` and ``GET /dossiers/pdf/{token}``, and
-  CONVERSATION_RATE_PER_MINUTE per conversation on ``POST /api/messages`` → 429 with
+  RATE_LIMIT_PER_MINUTE per client address on ``POST /api/conversations``, ``POST /api/messages``,
+  ``GET /api/conversations/{id}/messages``, ``GET /api/conversations/{id}/events`` (each connection)
+  and ``GET /dossiers/pdf/{token}``, and CONVERSATION_RATE_PER_MINUTE per conversation on
+  ``POST /api/messages`` (counted only once the token is right) → 429 with
   ``Retry-After``. A limit of 0 turns that limit off. The client address is
   ``request.client.host``: behind a reverse proxy, uvicorn must run with ``--proxy-headers`` and
   ``--forwarded-allow-ips=<proxy address>`` (env FORWARDED_ALLOW_IPS; uvicorn trusts only
@@ -50,6 +68,7 @@ import hmac
 import html
 import json
 import logging
+import re
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -61,9 +80,10 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from bot import settings as settings_module
-from bot import staff
+from bot import auth, staff
 from bot.channel_hub import ChannelHub
 from bot.conversations import (MAX_PAYLOAD_CHARS, MAX_TITLE_CHARS, InvalidConversation, Router,
                                valid_conversation_id)
@@ -71,6 +91,7 @@ from bot.dossiers import DossierNotFound, ExpiredToken, InvalidToken, InvalidTra
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
 from bot.store import MessageStore
+from bot.web_sessions import HEADER as TOKEN_HEADER, WebSessions
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -85,13 +106,26 @@ TOO_FAST = "Bạn gửi nhanh quá, bạn vui lòng đợi khoảng một phút 
 TOO_FAST_PAGE = "Bạn mở liên kết nhanh quá, bạn vui lòng đợi khoảng một phút rồi mở lại nhé."
 RATE_WINDOW = 60.0
 MAX_JSON_DEPTH = 32
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+CSP_BASE = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+CSP = CSP_BASE
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+# Pages a city site may frame (the widget's iframe): the chat page only.
+FRAMEABLE_PATHS = frozenset({"/"})
+# One origin of WIDGET_ORIGINS: scheme, host (optionally "*." for subdomains), optional port.
+_ORIGIN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*"
+                     r"[A-Za-z0-9])?)*(?::[0-9]{1,5})?$", re.ASCII)
+FORBIDDEN = ("Bạn không có quyền xem hay gửi tin nhắn trong cuộc trò chuyện này. "
+             "Bạn vui lòng tải lại trang để bắt đầu một cuộc trò chuyện mới.")
+BAD_AFTER_ID = "Mã tin nhắn (after_id / Last-Event-ID) phải là số nguyên không âm."
+EVENTS_POLL_SECONDS = 1.0    # how often an open event stream looks for messages other processes stored
+EVENTS_PING_SECONDS = 15.0   # keep-alive comment for proxies
+EVENTS_BATCH = 200
+MESSAGE_KEYS = ("id", "direction", "text", "buttons", "created_at")
 RETRY_EVERY = 30.0
 PURGE_EVERY = 24 * 3600.0
 STAFF_OFF = "Chưa cấu hình STAFF_API_TOKEN: API cho cán bộ đang tắt."
@@ -124,16 +158,40 @@ def _route_of(scope: Scope) -> str:
     return "(no route)"
 
 
-class SecurityHeadersMiddleware:
-    """Adds SECURITY_HEADERS to every HTTP response (replacing any a handler set)."""
+def widget_origins(origins: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The well-formed origins of WIDGET_ORIGINS (anything else could inject CSP directives: skipped)."""
+    kept = []
+    for origin in origins:
+        origin = origin.strip().rstrip("/")
+        if _ORIGIN.match(origin):
+            kept.append(origin)
+        elif origin:
+            log.warning("WIDGET_ORIGINS: ignoring %r (expected https://host[:port])", origin[:100])
+    return tuple(dict.fromkeys(kept))
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def page_csp(frame_origins: tuple[str, ...] = ()) -> str:
+    """The policy of the chat page: ``frame-ancestors 'self'`` plus the city sites that embed it."""
+    return CSP_BASE + "".join(f" {origin}" for origin in frame_origins)
+
+
+class SecurityHeadersMiddleware:
+    """Adds SECURITY_HEADERS to every HTTP response (replacing any a handler set).
+
+    ``frame_origins`` (WIDGET_ORIGINS) may frame the pages in FRAMEABLE_PATHS; every other response
+    may be framed only by this origin, and says so in X-Frame-Options too.
+    """
+
+    def __init__(self, app: ASGIApp, frame_origins: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.page_csp = page_csp(frame_origins)
+        self.page_frameable = bool(frame_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        page = self.page_frameable and scope.get("path") in FRAMEABLE_PATHS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -141,6 +199,12 @@ class SecurityHeadersMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
+                if page:
+                    headers["Content-Security-Policy"] = self.page_csp
+                    if "x-frame-options" in headers:
+                        del headers["x-frame-options"]
+                else:
+                    headers["X-Frame-Options"] = "SAMEORIGIN"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -315,8 +379,114 @@ def _per_client(request: Request) -> list[tuple[str, int]]:
     return [(f"ip:{_client_address(request)}", request.app.state.config.rate_limit_per_minute)]
 
 
-async def index(request: Request) -> FileResponse:
-    return FileResponse(STATIC / "index.html")
+# --- web chat -------------------------------------------------------------------------------------
+
+class Wakeups:
+    """Wakes the event streams of a conversation as soon as this process stores a message in it.
+
+    ``notify`` may be called from any thread (the staff API changes states in the thread pool);
+    messages other processes store are found by the streams' polling instead.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: dict[str, set[asyncio.Event]] = {}
+
+    def notify(self, conversation_id: str) -> None:
+        with contextlib.suppress(RuntimeError):   # the loop is closed: nobody is listening any more
+            self._loop.call_soon_threadsafe(self._wake, conversation_id)
+
+    def _wake(self, conversation_id: str) -> None:
+        for event in self._waiting.get(conversation_id, ()):
+            event.set()
+
+    @contextlib.contextmanager
+    def listen(self, conversation_id: str):
+        event = asyncio.Event()
+        self._waiting.setdefault(conversation_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            waiting = self._waiting.get(conversation_id, set())
+            waiting.discard(event)
+            if not waiting:
+                self._waiting.pop(conversation_id, None)
+
+    def listeners(self, conversation_id: str | None = None) -> int:
+        """How many streams wait (for one conversation, or in all): tests check streams end."""
+        if conversation_id is not None:
+            return len(self._waiting.get(conversation_id, ()))
+        return sum(len(events) for events in self._waiting.values())
+
+
+class AppMessageStore(MessageStore):
+    """The app's message store: every message it stores wakes that conversation's event streams."""
+
+    wakeups: Wakeups | None = None
+
+    def add(self, conversation_id: str, *args, **kwargs) -> int:
+        message_id = super().add(conversation_id, *args, **kwargs)
+        if self.wakeups is not None:
+            self.wakeups.notify(conversation_id)
+        return message_id
+
+
+_PAGE = (STATIC / "index.html").read_text(encoding="utf-8")
+_EMBED_PAGE = (_PAGE.replace('<html lang="vi">', '<html lang="vi" class="embed">', 1)
+               .replace('href="/" class="app__restart"', 'href="/?embed=1" class="app__restart"', 1))
+
+
+async def index(request: Request) -> Response:
+    embed = request.query_params.get("embed") == "1"
+    return HTMLResponse(_EMBED_PAGE if embed else _PAGE, headers={"Cache-Control": "no-cache"})
+
+
+async def widget_js(request: Request) -> Response:
+    """``GET /widget.js``: the script city pages include (runs on their page, not ours)."""
+    return FileResponse(STATIC / "widget.js", media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+
+def _public(message: dict) -> dict:
+    return {key: message[key] for key in MESSAGE_KEYS}
+
+
+def _forbidden() -> JSONResponse:
+    return JSONResponse({"error": FORBIDDEN}, status_code=403, headers={"Cache-Control": "no-store"})
+
+
+def _owner(request: Request, conversation_id: str) -> bool:
+    """Whether the request carries this web conversation's token (header X-Conversation-Token)."""
+    tokens = request.headers.getlist(TOKEN_HEADER)
+    return len(tokens) == 1 and request.app.state.sessions.allowed(conversation_id, tokens[0])
+
+
+def _message_id(value: object) -> int | None:
+    """A message id sent by the client (``after_id``, ``Last-Event-ID``): a non-negative int, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 2 ** 63 else None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 18:
+        return int(value.strip())
+    return None
+
+
+async def create_conversation(request: Request) -> Response:
+    """``POST /api/conversations`` → 201 ``{"conversation_id", "token"}``."""
+    if limited := await _rate_limited(request, _per_client(request)):
+        return limited
+    body = await request.body()
+    if body.strip():
+        if not _is_json(request):
+            return _error(NOT_JSON, 415)
+        try:
+            await _json_body(request)
+        except _BadJson:
+            return _error(BAD_REQUEST, 400)
+    conversation_id, token = request.app.state.sessions.issue()
+    return JSONResponse({"conversation_id": conversation_id, "token": token}, status_code=201,
+                        headers={"Cache-Control": "no-store"})
 
 
 async def post_message(request: Request) -> Response:
@@ -325,15 +495,23 @@ async def post_message(request: Request) -> Response:
     if not _is_json(request):
         return _error(NOT_JSON, 415)
     try:
-        fields = _message_request(await _json_body(request))
+        body = await _json_body(request)
     except _BadJson:
         return _error(BAD_REQUEST, 400)
+    fields = _message_request(body)
     if fields is None:
         return _error(BAD_MESSAGE, 400)
     try:
         conversation_id = valid_conversation_id(fields["conversation_id"])
     except InvalidConversation as error:
         return _error(str(error), 400)
+    if not _owner(request, conversation_id):
+        return _forbidden()
+    after_id = None
+    if body.get("after_id") is not None:
+        after_id = _message_id(body["after_id"])
+        if after_id is None:
+            return _error(BAD_AFTER_ID, 400)
     per_conversation = request.app.state.config.conversation_rate_per_minute
     if limited := await _rate_limited(request, [(f"conversation:{conversation_id}", per_conversation)]):
         return limited
@@ -343,7 +521,12 @@ async def post_message(request: Request) -> Response:
                                    title=fields["title"], channel="web")
     except InvalidConversation as error:
         return _error(str(error), 400)
-    return JSONResponse({"replies": turn.replies, "message": {"text": turn.stored_text}})
+    answer = {"replies": turn.replies, "message": {"text": turn.stored_text}}
+    if after_id is not None:
+        with contextlib.suppress(Exception):   # the answer matters more than the resync
+            stored = request.app.state.store.after_id(conversation_id, after_id, limit=EVENTS_BATCH)
+            answer["messages"] = [_public(m) for m in stored]
+    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
 
 async def get_messages(request: Request) -> Response:
@@ -353,10 +536,53 @@ async def get_messages(request: Request) -> Response:
         conversation_id = valid_conversation_id(request.path_params["conversation_id"])
     except InvalidConversation as error:
         return _error(str(error), 400)
-    after = request.query_params.get("after")
-    messages = request.app.state.store.history(conversation_id, after=after)
-    keys = ("direction", "text", "buttons", "created_at")
-    return JSONResponse({"messages": [{k: m[k] for k in keys} for m in messages]})
+    if not _owner(request, conversation_id):
+        return _forbidden()
+    store: MessageStore = request.app.state.store
+    if "after_id" in request.query_params:
+        after_id = _message_id(request.query_params["after_id"])
+        if after_id is None:
+            return _error(BAD_AFTER_ID, 400)
+        messages, batch = [], store.after_id(conversation_id, after_id, limit=EVENTS_BATCH)
+        while batch:
+            messages += batch
+            batch = store.after_id(conversation_id, batch[-1]["id"], limit=EVENTS_BATCH) \
+                if len(batch) == EVENTS_BATCH else []
+    else:
+        messages = store.history(conversation_id, after=request.query_params.get("after"))
+    return JSONResponse({"messages": [_public(m) for m in messages]}, headers={"Cache-Control": "no-store"})
+
+
+async def conversation_events(request: Request) -> Response:
+    """``GET /api/conversations/{id}/events``: the conversation's messages as server-sent events."""
+    if limited := await _rate_limited(request, _per_client(request)):
+        return limited
+    try:
+        conversation_id = valid_conversation_id(request.path_params["conversation_id"])
+    except InvalidConversation as error:
+        return _error(str(error), 400)
+    if not _owner(request, conversation_id):
+        return _forbidden()
+    resume = request.headers.get("last-event-id") or request.query_params.get("after_id") or "0"
+    after_id = _message_id(resume)
+    if after_id is None:
+        return _error(BAD_AFTER_ID, 400)
+    store: MessageStore = request.app.state.store
+    wakeups: Wakeups = request.app.state.wakeups
+
+    async def stream():
+        last = after_id
+        with wakeups.listen(conversation_id) as woken:
+            while True:
+                woken.clear()   # before reading: a message stored after the read sets it again
+                for message in store.after_id(conversation_id, last, limit=EVENTS_BATCH):
+                    last = message["id"]
+                    yield ServerSentEvent(data=json.dumps(_public(message), ensure_ascii=False),
+                                          id=str(message["id"]), event="message")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(woken.wait(), EVENTS_POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=EVENTS_PING_SECONDS, headers={"Cache-Control": "no-store"})
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -522,7 +748,11 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         app.state.config = config
-        app.state.store = MessageStore(config.app_db)
+        auth.install(app.state, config)
+        app.state.wakeups = Wakeups(asyncio.get_running_loop())
+        app.state.store = AppMessageStore(config.app_db)
+        app.state.store.wakeups = app.state.wakeups
+        app.state.sessions = WebSessions(config.derived_secret("web-conversation"))
         app.state.limits = RateLimiter(config.limits_db, key_secret=config.derived_secret("rate-limit"))
         app.state.rasa = RasaClient(config.rasa_url, timeout=config.rasa_timeout, token=config.rasa_token,
                                     actions_health_url=config.actions_health_url)
@@ -540,9 +770,13 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
+            *auth.routes(),
             Route("/", index),
+            Route("/widget.js", widget_js),
+            Route("/api/conversations", create_conversation, methods=["POST"]),
             Route("/api/messages", post_message, methods=["POST"]),
             Route("/api/conversations/{conversation_id}/messages", get_messages),
+            Route("/api/conversations/{conversation_id}/events", conversation_events),
             Route("/healthz", healthz),
             Route("/dossiers/pdf/{token}", dossier_pdf),
             Route("/api/staff/dossiers", staff_list),
@@ -552,8 +786,9 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
             Route("/channels/{name}/webhook", channel_webhook, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),
         ],
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(ErrorMiddleware),
+        middleware=[Middleware(SecurityHeadersMiddleware, frame_origins=widget_origins(config.widget_origins)),
+                    Middleware(ErrorMiddleware),
                     Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)],
-        exception_handlers={Exception: _server_error},
+        exception_handlers={Exception: _server_error, **auth.exception_handlers()},
         lifespan=lifespan,
     )

@@ -87,11 +87,21 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+async def _new_web_conversation(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    """A conversation of the web chat API (``POST /api/conversations``): its id and token header."""
+    response = await client.post("/api/conversations")
+    response.raise_for_status()
+    body = response.json()
+    return body["conversation_id"], {"X-Conversation-Token": body["token"]}
+
+
 async def _conversation(client: httpx.AsyncClient, name: str, turns: int, latencies: list[float]) -> None:
+    conversation_id, headers = await _new_web_conversation(client)
     for i in range(turns):
         text = CONVERSATION[i % len(CONVERSATION)]
         start = time.perf_counter()
-        response = await client.post("/api/messages", json={"conversation_id": name, "text": text})
+        response = await client.post("/api/messages", json={"conversation_id": conversation_id, "text": text},
+                                     headers=headers)
         response.raise_for_status()
         latencies.append(time.perf_counter() - start)
 
@@ -114,12 +124,14 @@ async def dialogue_load(base_url: str, concurrency: int, conversations: int, tur
 
 async def _form_conversation(client: httpx.AsyncClient, name: str, store, latencies: list[float]) -> None:
     text = "tôi muốn làm hộ chiếu"
+    conversation_id, headers = await _new_web_conversation(client)
     for _ in range(40):
         start = time.perf_counter()
-        response = await client.post("/api/messages", json={"conversation_id": name, "text": text})
+        response = await client.post("/api/messages", json={"conversation_id": conversation_id, "text": text},
+                                     headers=headers)
         response.raise_for_status()
         latencies.append(time.perf_counter() - start)
-        draft = store.load_draft(name)
+        draft = store.load_draft(conversation_id)
         if draft is None or draft.current_field == "__confirm__":
             return
         text = sample_reply(draft.current_field)
@@ -189,7 +201,10 @@ def run_dialogue(args) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         config = replace(settings.load(), port=free_port(), rasa_port=free_port(), actions_port=free_port(),
                          data_dir=Path(data_dir))
-        with Stack(config) as stack:
+        from bot.bench_channels import fake_platforms, print_channel_latency
+
+        with fake_platforms() as platforms, Stack(config, extra_env={
+                **platforms["env"], "RATE_LIMIT_PER_MINUTE": "0", "CONVERSATION_RATE_PER_MINUTE": "0"}) as stack:
             stack.start()
             asyncio.run(dialogue_load(stack.base_url, 1, 2, args.turns, "warmup"))
             print(f"\n== Dialogue turns through the bot app ({args.turns}-turn conversations) ==")
@@ -206,6 +221,7 @@ def run_dialogue(args) -> None:
             for concurrency in (1, 8):
                 r = asyncio.run(form_load(stack.base_url, store, concurrency, "run"))
                 print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
+            print_channel_latency(stack.base_url, platforms, args.turns)
             print("\n== Memory (RSS) ==")
             total = 0.0
             for name, process in stack.processes.items():

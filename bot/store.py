@@ -156,6 +156,17 @@ class MessageStore:
             rows = self._db.execute(query + " ORDER BY id", params).fetchall()
         return [_row(r) for r in rows]
 
+    def after_id(self, conversation_id: str, after_id: int, limit: int = 200) -> list[dict]:
+        """The conversation's messages with an id above ``after_id``, oldest first (at most ``limit``).
+
+        Ids only grow, so a reader that remembers the last id it saw (the web chat's live events,
+        ``Last-Event-ID``) gets every later message exactly once, whichever process wrote it.
+        """
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?",
+                                    (conversation_id, int(after_id), int(limit))).fetchall()
+        return [_row(r) for r in rows]
+
     def pending(self, before: str) -> list[dict]:
         """Citizen messages written before ``before`` (ISO time) that got no reply from Rasa yet,
         oldest first, each with ``pending_text`` (the text as typed) and ``attempts``."""

@@ -6,23 +6,33 @@ import httpx
 import pytest
 
 from bot.conversations import BUSY
+from tests.webchat import new_conversation
 
 pytestmark = pytest.mark.stack
 
 
 class Chat:
-    def __init__(self, base_url: str, conversation_id: str):
+    """A citizen on the web chat API: a conversation of their own (``name`` only labels the test)."""
+
+    def __init__(self, base_url: str, name: str = ""):
+        self.name = name
         self.client = httpx.Client(base_url=base_url, timeout=60)
-        self.conversation_id = conversation_id
+        self.conversation_id, self.headers = new_conversation(self.client)
 
     def say(self, text: str) -> list[dict]:
-        response = self.client.post("/api/messages", json={"conversation_id": self.conversation_id, "text": text})
+        response = self.client.post("/api/messages", json={"conversation_id": self.conversation_id, "text": text},
+                                    headers=self.headers)
         assert response.status_code == 200
         return response.json()["replies"]
 
     def press(self, button: dict) -> list[dict]:
         body = {"conversation_id": self.conversation_id, "payload": button["payload"], "title": button["title"]}
-        return self.client.post("/api/messages", json=body).json()["replies"]
+        return self.client.post("/api/messages", json=body, headers=self.headers).json()["replies"]
+
+    def history(self) -> list[dict]:
+        response = self.client.get(f"/api/conversations/{self.conversation_id}/messages", headers=self.headers)
+        assert response.status_code == 200
+        return response.json()["messages"]
 
 
 def text_of(replies: list[dict]) -> str:
@@ -89,6 +99,6 @@ def test_action_server_down_answers_busy_and_keeps_the_message(stack):
         assert BUSY in text_of(chat.say("lệ phí làm căn cước bao nhiêu"))
     finally:
         stack.start(("actions",))
-    history = chat.client.get("/api/conversations/e2e-down/messages").json()["messages"]
+    history = chat.history()
     assert history[0]["text"] == "lệ phí làm căn cước bao nhiêu"
     assert "50.000" in text_of(chat.say("lệ phí làm căn cước bao nhiêu"))

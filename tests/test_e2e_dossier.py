@@ -28,7 +28,7 @@ def current_field(stack, conversation_id):
 def test_form_survives_a_restart_and_ends_with_a_pdf(stack):
     chat = Chat(stack.base_url, "e2e-dossier")
     intro = text_of(chat.say("tôi muốn làm hộ chiếu"))
-    assert "hủy" in intro and current_field(stack, "e2e-dossier") == "birth_date"
+    assert "hủy" in intro and current_field(stack, chat.conversation_id) == "birth_date"
     assert "không hợp lệ" in text_of(chat.say("31/2/1990")) or "nhập lại" in text_of(chat.say("31/2/1990"))
     chat.say(ANSWERS["birth_date"])
     chat.say(ANSWERS["full_name"])
@@ -37,11 +37,11 @@ def test_form_survives_a_restart_and_ends_with_a_pdf(stack):
     stack.restart("rasa")
 
     for _ in range(40):
-        field = current_field(stack, "e2e-dossier")
+        field = current_field(stack, chat.conversation_id)
         if field == "__confirm__":
             break
         chat.say(sample_reply(field))
-    assert current_field(stack, "e2e-dossier") == "__confirm__"
+    assert current_field(stack, chat.conversation_id) == "__confirm__"
     done = text_of(chat.press({"title": "Xác nhận", "payload": "/affirm"}))
     code = find_code(done)[0]
     link = re.search(r"https?://\S+/dossiers/pdf/\S+", done).group(0)

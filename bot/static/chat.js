@@ -1,9 +1,17 @@
 /*
  * Web chat client for the administrative-procedure assistant.
  *
- * Talks to the bot app's JSON API:
- *   POST /api/messages                          -> {"replies": [{text, buttons}]}
- *   GET  /api/conversations/{id}/messages[?after] -> {"messages": [{direction, text, buttons, created_at}]}
+ * Talks to the bot app's JSON API (every call about a conversation carries its token in
+ * header X-Conversation-Token; the id and token come from the server and stay in localStorage):
+ *   POST /api/conversations                        -> {conversation_id, token}
+ *   POST /api/messages {..., after_id}             -> {replies, message, messages: [{id, ...}]}
+ *   GET  /api/conversations/{id}/messages[?after_id] -> {messages: [{id, direction, text, buttons, created_at}]}
+ *   GET  /api/conversations/{id}/events            server-sent events, one per stored message,
+ *                                                  read with fetch() (EventSource cannot send the
+ *                                                  header); resumed with Last-Event-ID.
+ * Every message shown from the server is known by its id, so the stream, the answer to a send
+ * and the fallback polling never show one twice. While the stream is down the history is
+ * polled every few seconds instead.
  *
  * Message text is always inserted with text nodes (never innerHTML); only
  * http(s) links are turned into <a> elements, built node by node.
@@ -11,13 +19,19 @@
 (function () {
   "use strict";
 
-  var STORAGE_KEY = "tthc.conversationId";
+  var STORAGE_KEY = "tthc.conversation";
+  var OLD_STORAGE_KEY = "tthc.conversationId";   // an id without a token: replaced by a new conversation
+  var TOKEN_HEADER = "X-Conversation-Token";
   var REQUEST_TIMEOUT_MS = 15000;
   var POLL_INTERVAL_MS = 5000;
+  var STREAM_SILENCE_MS = 45000;       // the server pings every 15 s; silence this long means a dead link
+  var STREAM_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
   var GREET_PAYLOAD = "/greet";
+  var EMBEDDED = document.documentElement.classList.contains("embed");
   var TEXT = {
     sendFailed: "Không gửi được tin nhắn. Bạn kiểm tra kết nối và thử lại nhé.",
     loadFailed: "Không tải được cuộc trò chuyện. Trang sẽ tự thử lại sau ít giây.",
+    restarted: "Cuộc trò chuyện cũ không mở được nữa nên mình đã bắt đầu cuộc trò chuyện mới. Bạn vui lòng gửi lại câu hỏi nhé.",
   };
   var URL_PATTERN = /https?:\/\/[^\s<>"'`]+/g;
   var URL_TRAILING_PUNCTUATION = /[.,;:!?)\]}…]+$/;
@@ -27,56 +41,127 @@
   var dom = {};
   var state = {
     conversationId: null,
-    lastCreatedAt: null,
+    token: null,
+    lastId: 0,
+    // Ids of the stored messages already on screen.
+    known: {},
     historyLoaded: false,
     sending: false,
     polling: false,
-    // Messages rendered locally that the server history has not confirmed yet.
-    pending: [],
-    // Bumped whenever a send starts or the conversation restarts, so that
-    // poll results computed before that moment are discarded.
+    starting: null,
+    // Messages the stream delivered while a send was in flight: shown once its answer is in.
+    buffered: [],
+    // Bumped whenever the conversation restarts, so that answers for the old one are dropped.
     generation: 0,
+    stream: { controller: null, up: false, failures: 0, timer: null, watchdog: null },
   };
 
-  /* ---------- conversation id ---------- */
+  /* ---------- conversation id and token ---------- */
 
-  function randomUuid() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") {
-      return window.crypto.randomUUID();
-    }
-    var bytes = new Uint8Array(16);
-    if (window.crypto && window.crypto.getRandomValues) {
-      window.crypto.getRandomValues(bytes);
-    } else {
-      for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-    }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    var hex = Array.prototype.map.call(bytes, function (b) {
-      return (b + 0x100).toString(16).slice(1);
-    }).join("");
-    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
-  }
-
-  function readStoredId() {
+  /*
+   * Inside the widget on another site, browsers that block third-party storage refuse this
+   * frame its localStorage. The host page's widget.js then keeps the id and token for us
+   * (messages "tthc-widget:save" / "tthc-widget:conversation"); only a page allowed to frame
+   * this one (CSP frame-ancestors, WIDGET_ORIGINS) can be our parent.
+   */
+  function localStorageWorks() {
     try {
-      return window.localStorage.getItem(STORAGE_KEY);
+      var key = "tthc.probe";
+      window.localStorage.setItem(key, "1");
+      window.localStorage.removeItem(key);
+      return true;
     } catch (e) {
-      return null;
+      return false;
     }
   }
 
-  function storeId(id) {
+  var HOST_KEEPS = EMBEDDED && window.parent !== window && !localStorageWorks();
+  var hostSaved = null;
+
+  function parentOrigin() {
+    var ancestors = window.location.ancestorOrigins;
+    return ancestors && ancestors.length ? ancestors[0] : "*";
+  }
+
+  function askHost() {
+    return new Promise(function (resolve) {
+      var done = false;
+      function finish(value) {
+        if (done) return;
+        done = true;
+        window.removeEventListener("message", onReply);
+        resolve(value);
+      }
+      function onReply(event) {
+        if (event.source !== window.parent || !event.data || event.data.type !== "tthc-widget:conversation") return;
+        var saved = event.data.conversation;
+        finish(saved && typeof saved.id === "string" && typeof saved.token === "string" ? saved : null);
+      }
+      window.addEventListener("message", onReply);
+      window.parent.postMessage({ type: "tthc-widget:ready" }, parentOrigin());
+      setTimeout(function () { finish(null); }, 1500);
+    });
+  }
+
+  function readStored() {
+    if (HOST_KEEPS) return hostSaved;
     try {
-      window.localStorage.setItem(STORAGE_KEY, id);
+      window.localStorage.removeItem(OLD_STORAGE_KEY);
+      var saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) || "null");
+      if (saved && typeof saved.id === "string" && typeof saved.token === "string") return saved;
     } catch (e) {
-      /* Private mode: the conversation lasts as long as the page. */
+      /* Storage blocked or unreadable: a new conversation. */
+    }
+    return null;
+  }
+
+  function store(id, token) {
+    if (HOST_KEEPS) {
+      window.parent.postMessage({ type: "tthc-widget:save", conversation: { id: id, token: token } }, parentOrigin());
+      return;
+    }
+    try {
+      window.localStorage.setItem(STORAGE_KEY, JSON.stringify({ id: id, token: token }));
+    } catch (e) {
+      /* Private mode or blocked storage: the conversation lasts as long as the page. */
     }
   }
 
-  function startNewConversationId() {
-    state.conversationId = randomUuid();
-    storeId(state.conversationId);
+  function forget() {
+    if (HOST_KEEPS) {
+      window.parent.postMessage({ type: "tthc-widget:save", conversation: null }, parentOrigin());
+      return;
+    }
+    try {
+      window.localStorage.removeItem(STORAGE_KEY);
+    } catch (e) {
+      /* nothing stored */
+    }
+  }
+
+  /* Asks the server for a new conversation (id and token) and makes it the current one. */
+  function startNewConversation() {
+    state.generation += 1;
+    stopStream();
+    state.conversationId = null;
+    state.token = null;
+    state.lastId = 0;
+    state.known = {};
+    state.buffered = [];
+    state.historyLoaded = false;
+    var generation = state.generation;
+    state.starting = requestJson("POST", "/api/conversations", {}).then(function (data) {
+      if (generation !== state.generation) return false;
+      if (typeof data.conversation_id !== "string" || typeof data.token !== "string") throw new Error("bad answer");
+      state.conversationId = data.conversation_id;
+      state.token = data.token;
+      store(state.conversationId, state.token);
+      state.historyLoaded = true;
+      return true;
+    }).finally(function () {
+      if (generation === state.generation) state.starting = null;
+    });
+    return state.starting;
   }
 
   /* ---------- HTTP ---------- */
@@ -91,6 +176,7 @@
       headers: { Accept: "application/json" },
       signal: controller ? controller.signal : undefined,
     };
+    if (state.token && url !== "/api/conversations") options.headers[TOKEN_HEADER] = state.token;
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
@@ -102,6 +188,7 @@
         }).then(function (data) {
           if (!response.ok) {
             var error = new Error("HTTP " + response.status);
+            error.status = response.status;
             error.userMessage = data && typeof data.error === "string" ? data.error : null;
             throw error;
           }
@@ -113,9 +200,12 @@
       });
   }
 
-  function historyUrl(after) {
-    var url = "/api/conversations/" + encodeURIComponent(state.conversationId) + "/messages";
-    return after ? url + "?after=" + encodeURIComponent(after) : url;
+  function conversationUrl(what) {
+    return "/api/conversations/" + encodeURIComponent(state.conversationId) + "/" + what;
+  }
+
+  function historyUrl(afterId) {
+    return conversationUrl("messages") + (afterId ? "?after_id=" + encodeURIComponent(afterId) : "");
   }
 
   /* ---------- rendering ---------- */
@@ -226,17 +316,15 @@
     setTyping(sending);
   }
 
-  /* ---------- history and reconciliation ---------- */
+  /* ---------- history, live events and reconciliation ---------- */
 
   function normalise(text) {
     return (text || "").replace(/\r\n/g, "\n").trim();
   }
 
-  function addPending(message) {
-    var entry = { direction: message.direction, text: normalise(message.text), element: null };
-    entry.element = renderMessage(message);
-    state.pending.push(entry);
-    return entry;
+  /* A message shown before the server stored it (the citizen's own bubble while sending). */
+  function addLocal(message) {
+    return { text: normalise(message.text), element: renderMessage(message) };
   }
 
   /* The server stores long numbers (ID, phone) masked; show the bubble as it is stored. */
@@ -248,42 +336,29 @@
     entry.text = normalise(storedText);
   }
 
-  function dropPending(entry) {
-    var index = state.pending.indexOf(entry);
-    if (index >= 0) state.pending.splice(index, 1);
+  function dropLocal(entry) {
     if (entry.element && entry.element.parentNode) entry.element.parentNode.removeChild(entry.element);
   }
 
-  /* Returns true when a server message is one we already rendered locally. */
-  function confirmPending(message) {
-    var text = normalise(message.text);
-    for (var i = 0; i < state.pending.length; i++) {
-      var entry = state.pending[i];
-      if (entry.direction === message.direction && entry.text === text) {
-        state.pending.splice(i, 1);
-        return true;
-      }
-    }
-    return false;
+  function validId(message) {
+    return message && typeof message.id === "number" && message.id > 0;
   }
 
-  function noteCreatedAt(message) {
-    var value = message.created_at;
-    if (!value) return;
-    var next = Date.parse(value);
-    var current = Date.parse(state.lastCreatedAt);
-    if (!state.lastCreatedAt || isNaN(next) || isNaN(current) || next >= current) {
-      state.lastCreatedAt = value;
-    }
+  /* Marks a stored message as on screen; false when it already was. */
+  function remember(message) {
+    if (!validId(message)) return true;
+    if (state.known[message.id]) return false;
+    state.known[message.id] = true;
+    if (message.id > state.lastId) state.lastId = message.id;
+    return true;
   }
 
-  /* Appends server messages, skipping ones already shown. Returns the first new element. */
+  /* Appends stored messages not shown yet, in id order. Returns the first new element. */
   function ingest(messages) {
     var stick = nearBottom();
     var first = null;
-    messages.forEach(function (message) {
-      noteCreatedAt(message);
-      if (isHidden(message) || confirmPending(message)) return;
+    messages.slice().sort(function (a, b) { return (a.id || 0) - (b.id || 0); }).forEach(function (message) {
+      if (!remember(message) || isHidden(message)) return;
       var item = renderMessage(message);
       if (!first) first = item;
     });
@@ -291,42 +366,63 @@
     return first;
   }
 
+  function flushBuffered() {
+    var buffered = state.buffered;
+    state.buffered = [];
+    if (buffered.length) ingest(buffered);
+  }
+
+  /* A 403: the stored token is not (or no longer) valid, e.g. the server's key changed. */
+  function restartAfterRefusal() {
+    forget();
+    resetScreen();
+    return startNewConversation().then(function (started) {
+      if (!started) return;
+      showNotice(TEXT.restarted);
+      startStream();
+      sendPayload(GREET_PAYLOAD, null);
+    });
+  }
+
   function loadHistory() {
     var conversationId = state.conversationId;
     var generation = state.generation;
     state.polling = true;
-    return requestJson("GET", historyUrl(null))
+    return requestJson("GET", historyUrl(0))
       .then(function (data) {
         if (conversationId !== state.conversationId || generation !== state.generation) return;
         var messages = Array.isArray(data.messages) ? data.messages : [];
         dom.log.textContent = "";
-        state.pending = [];
-        state.lastCreatedAt = null;
+        state.known = {};
+        state.lastId = 0;
         state.historyLoaded = true;
         hideNotice();
-        var shown = messages.filter(function (m) { return !isHidden(m); });
-        messages.forEach(function (m) { noteCreatedAt(m); });
-        shown.forEach(renderMessage);
+        ingest(messages);
         scrollToBottom();
-        if (!shown.length) sendPayload(GREET_PAYLOAD, null);
+        startStream();
+        if (!dom.log.children.length) sendPayload(GREET_PAYLOAD, null);
       })
-      .catch(function () {
-        if (conversationId === state.conversationId) showNotice(TEXT.loadFailed);
+      .catch(function (error) {
+        if (conversationId !== state.conversationId || generation !== state.generation) return;
+        if (error.status === 403) return restartAfterRefusal();
+        showNotice(TEXT.loadFailed);
       })
       .finally(function () {
         state.polling = false;
       });
   }
 
+  /* Fallback while the event stream is down: fetch what is newer than the last message shown. */
   function pollNew() {
-    if (state.sending || state.polling) return Promise.resolve();
+    if (state.sending || state.polling || state.starting || !state.conversationId) return Promise.resolve();
     if (!state.historyLoaded) return loadHistory();
+    if (state.stream.up) return Promise.resolve();
     var conversationId = state.conversationId;
     var generation = state.generation;
     state.polling = true;
-    return requestJson("GET", historyUrl(state.lastCreatedAt))
+    return requestJson("GET", historyUrl(state.lastId))
       .then(function (data) {
-        if (conversationId !== state.conversationId || generation !== state.generation) return;
+        if (conversationId !== state.conversationId || generation !== state.generation || state.sending) return;
         ingest(Array.isArray(data.messages) ? data.messages : []);
       })
       .catch(function () {
@@ -334,6 +430,141 @@
       })
       .finally(function () {
         state.polling = false;
+      });
+  }
+
+  function onStoredMessage(message) {
+    if (!validId(message)) return;
+    if (state.sending) {
+      state.buffered.push(message);
+    } else {
+      ingest([message]);
+    }
+  }
+
+  /* ---------- event stream (server-sent events over fetch) ---------- */
+
+  function streamSupported() {
+    return typeof fetch === "function" && typeof AbortController === "function" &&
+      typeof TextDecoder === "function" && window.ReadableStream !== undefined;
+  }
+
+  function stopStream() {
+    var stream = state.stream;
+    clearTimeout(stream.timer);
+    clearTimeout(stream.watchdog);
+    stream.timer = null;
+    stream.up = false;
+    if (stream.controller) stream.controller.abort();
+    stream.controller = null;
+  }
+
+  function scheduleReconnect(delay) {
+    var stream = state.stream;
+    clearTimeout(stream.timer);
+    if (delay === undefined) {
+      delay = STREAM_BACKOFF_MS[Math.min(stream.failures, STREAM_BACKOFF_MS.length - 1)];
+      delay += Math.floor(Math.random() * 500);
+    }
+    stream.failures += 1;
+    stream.timer = setTimeout(startStream, delay);
+  }
+
+  /* Parses the SSE text format: calls onEvent(data, id) for every complete "message" event. */
+  function sseParser(onEvent) {
+    var buffer = "";
+    var data = [];
+    var id = null;
+    var type = "";
+    function line(text) {
+      if (text === "") {
+        if (data.length && (type === "" || type === "message")) onEvent(data.join("\n"), id);
+        data = [];
+        id = null;
+        type = "";
+        return;
+      }
+      if (text.charAt(0) === ":") return;   // comment (keep-alive ping)
+      var colon = text.indexOf(":");
+      var field = colon < 0 ? text : text.slice(0, colon);
+      var value = colon < 0 ? "" : text.slice(colon + 1);
+      if (value.charAt(0) === " ") value = value.slice(1);
+      if (field === "data") data.push(value);
+      else if (field === "id") id = value;
+      else if (field === "event") type = value;
+    }
+    return function (chunk) {
+      buffer += chunk;
+      var lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop();
+      // A lone "\r" at the end may be the first half of "\r\n": wait for the next chunk.
+      lines.forEach(line);
+    };
+  }
+
+  function startStream() {
+    var stream = state.stream;
+    if (!streamSupported() || !state.conversationId || !state.token) return;
+    if (stream.controller) return;
+    clearTimeout(stream.timer);
+    var controller = new AbortController();
+    var conversationId = state.conversationId;
+    stream.controller = controller;
+    function alive() {
+      clearTimeout(stream.watchdog);
+      stream.watchdog = setTimeout(function () { controller.abort(); }, STREAM_SILENCE_MS);
+    }
+    function ended(retryAfterMs) {
+      if (stream.controller !== controller) return;   // stopped on purpose, or replaced
+      clearTimeout(stream.watchdog);
+      stream.controller = null;
+      stream.up = false;
+      pollNew();
+      scheduleReconnect(retryAfterMs);
+    }
+    var headers = { Accept: "text/event-stream" };
+    headers[TOKEN_HEADER] = state.token;
+    if (state.lastId) headers["Last-Event-ID"] = String(state.lastId);
+    alive();
+    fetch(conversationUrl("events"), { headers: headers, signal: controller.signal, cache: "no-store" })
+      .then(function (response) {
+        if (response.status === 403) {
+          stream.controller = null;
+          clearTimeout(stream.watchdog);
+          if (conversationId === state.conversationId) restartAfterRefusal();
+          return;
+        }
+        if (!response.ok || !response.body) {
+          ended(response.status === 429 ? 60000 : undefined);
+          return;
+        }
+        stream.up = true;
+        stream.failures = 0;
+        var reader = response.body.getReader();
+        var decoder = new TextDecoder("utf-8");
+        var feed = sseParser(function (data) {
+          if (conversationId !== state.conversationId) return;
+          try {
+            onStoredMessage(JSON.parse(data));
+          } catch (e) {
+            /* not a message: ignored */
+          }
+        });
+        function read() {
+          return reader.read().then(function (result) {
+            if (result.done) {
+              ended();
+              return;
+            }
+            alive();
+            feed(decoder.decode(result.value, { stream: true }));
+            return read();
+          });
+        }
+        return read();
+      })
+      .catch(function () {
+        ended();
       });
   }
 
@@ -345,46 +576,79 @@
     autoResize();
   }
 
+  /* Shows the answer to a send: the stored messages (by id), else the replies as they came. */
+  function showAnswer(data, bubble) {
+    var stored = Array.isArray(data.messages) ? data.messages.filter(validId) : null;
+    var replies = Array.isArray(data.replies) ? data.replies : [];
+    var mine = null;
+    if (stored) {
+      for (var i = 0; i < stored.length && bubble; i++) {
+        if (stored[i].direction === "in" && !state.known[stored[i].id]) {
+          mine = stored[i];
+          break;
+        }
+      }
+    }
+    if (bubble && data.message && typeof data.message.text === "string") showAsStored(bubble, data.message.text);
+    if (mine) remember(mine);
+    var first = null;
+    if (stored && (mine || !bubble)) {
+      first = ingest(stored);
+      var answered = stored.some(function (m) { return m.direction === "out" && (!mine || m.id > mine.id); });
+      if (answered || !replies.length) return first;
+    }
+    // Not stored (the database refused the write) or an older server: show the replies as they came.
+    replies.forEach(function (reply) {
+      var message = { direction: "out", text: reply.text || "", buttons: reply.buttons || [] };
+      if (isHidden(message)) return;
+      var entry = addLocal(message);
+      if (!first) first = entry.element;
+    });
+    return first;
+  }
+
   function submit(body, bubbleText, typedText) {
     if (state.sending) return;
+    if (state.starting || !state.conversationId) {
+      if (typedText) restoreInput(typedText);
+      return;
+    }
     var conversationId = state.conversationId;
-    state.generation += 1;
+    var generation = state.generation;
+    body.conversation_id = conversationId;
+    body.after_id = state.lastId;
     hideNotice();
-    var bubble = bubbleText ? addPending({ direction: "in", text: bubbleText }) : null;
+    var bubble = bubbleText ? addLocal({ direction: "in", text: bubbleText }) : null;
     if (bubble) revealFrom(bubble.element);
     setSending(true);
     requestJson("POST", "/api/messages", body)
       .then(function (data) {
-        if (conversationId !== state.conversationId) return;
-        if (bubble && data.message && typeof data.message.text === "string") {
-          showAsStored(bubble, data.message.text);
-        }
-        var first = null;
-        (Array.isArray(data.replies) ? data.replies : []).forEach(function (reply) {
-          var message = { direction: "out", text: reply.text || "", buttons: reply.buttons || [] };
-          if (isHidden(message)) return;
-          var entry = addPending(message);
-          if (!first) first = entry.element;
-        });
+        if (conversationId !== state.conversationId || generation !== state.generation) return;
+        var first = showAnswer(data, bubble);
         setSending(false);
+        flushBuffered();
         revealFrom(bubble ? bubble.element : first || dom.log);
-        pollNew();
       })
       .catch(function (error) {
-        if (conversationId !== state.conversationId) return;
-        if (bubble) dropPending(bubble);
+        if (conversationId !== state.conversationId || generation !== state.generation) return;
+        if (bubble) dropLocal(bubble);
         if (typedText) restoreInput(typedText);
         setSending(false);
+        flushBuffered();
+        if (error.status === 403) {
+          restartAfterRefusal();
+          return;
+        }
         showNotice(error.userMessage || TEXT.sendFailed);
       });
   }
 
   function sendText(text) {
-    submit({ conversation_id: state.conversationId, text: text }, text, text);
+    submit({ text: text }, text, text);
   }
 
   function sendPayload(payload, title) {
-    var body = { conversation_id: state.conversationId, payload: payload };
+    var body = { payload: payload };
     if (title) body.title = title;
     submit(body, title, null);
   }
@@ -417,18 +681,27 @@
     }
   }
 
-  function restart(event) {
-    event.preventDefault();
-    state.generation += 1;
-    state.pending = [];
-    state.lastCreatedAt = null;
-    state.historyLoaded = true;
-    state.polling = false;
+  function resetScreen() {
     dom.log.textContent = "";
     hideNotice();
     setSending(false);
-    startNewConversationId();
-    sendPayload(GREET_PAYLOAD, null);
+  }
+
+  function begin() {
+    return startNewConversation().then(function (started) {
+      if (!started) return;
+      startStream();
+      sendPayload(GREET_PAYLOAD, null);
+    }).catch(function () {
+      showNotice(TEXT.loadFailed);
+    });
+  }
+
+  function restart(event) {
+    event.preventDefault();
+    forget();
+    resetScreen();
+    begin();
     dom.input.focus();
   }
 
@@ -436,7 +709,36 @@
 
   function tick() {
     if (document.visibilityState === "hidden") return;
+    if (!state.conversationId && !state.starting) {
+      begin();
+      return;
+    }
     pollNew();
+  }
+
+  /* Back on the page: reconnect at once rather than after the backoff. */
+  function onVisibilityChange() {
+    if (document.visibilityState === "hidden") return;
+    if (!state.stream.up && !state.stream.controller && state.historyLoaded) {
+      state.stream.failures = 0;
+      startStream();
+    }
+    tick();
+  }
+
+  /* Inside the widget's iframe: Escape asks the host page to close the panel; focus on request. */
+  function setUpEmbedding() {
+    if (!EMBEDDED || window.parent === window) return;
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" || event.key === "Esc") {
+        window.parent.postMessage({ type: "tthc-widget:close" }, "*");   // carries nothing private
+      }
+    });
+    window.addEventListener("message", function (event) {
+      if (event.source === window.parent && event.data && event.data.type === "tthc-widget:focus") {
+        dom.input.focus();
+      }
+    });
   }
 
   function init() {
@@ -452,12 +754,22 @@
     dom.input.addEventListener("keydown", onKeyDown);
     dom.input.addEventListener("input", autoResize);
     document.getElementById("restart").addEventListener("click", restart);
-    document.addEventListener("visibilitychange", tick);
+    document.addEventListener("visibilitychange", onVisibilityChange);
+    setUpEmbedding();
 
-    state.conversationId = readStoredId();
-    if (!state.conversationId) startNewConversationId();
-    loadHistory();
-    setInterval(tick, POLL_INTERVAL_MS);
+    var ready = HOST_KEEPS ? askHost().then(function (saved) { hostSaved = saved; }) : Promise.resolve();
+    ready.then(function () {
+      var saved = readStored();
+      if (saved) {
+        state.conversationId = saved.id;
+        state.token = saved.token;
+        loadHistory();
+      } else {
+        begin();
+      }
+      setInterval(tick, POLL_INTERVAL_MS);
+    });
+    if (EMBEDDED) dom.input.focus();
   }
 
   if (document.readyState === "loading") {

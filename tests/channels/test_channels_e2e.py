@@ -19,7 +19,6 @@ from bot import staff
 from bot.benchmark import sample_reply
 from bot.dossiers import DossierStore
 from bot.dossiers.codes import find_code
-from channels.base import payload_key
 from tests.channels import fake_zalo
 from tests.channels.fake_telegram import load_update
 from tests.conftest import TELEGRAM_SECRET

@@ -13,6 +13,7 @@ import pytest
 
 from bot.processes import Stack
 from conftest import stack_settings
+from tests.webchat import new_conversation
 
 ATTACKER = "attacker-forged-sender"
 DOSSIER_TABLES = ("dossiers", "dossier_events", "form_drafts")
@@ -188,7 +189,8 @@ def test_rasa_waits_for_actions_less_than_the_bot_app_waits_for_rasa(actions, mo
 
 @pytest.mark.stack
 def test_chat_still_works_through_the_guarded_action_server(stack):
-    response = httpx.post(f"{stack.base_url}/api/messages", timeout=60,
-                          json={"conversation_id": "sec-actions-ok", "text": "làm hộ chiếu cần giấy tờ gì"})
+    conversation_id, owner = new_conversation(stack.base_url)
+    response = httpx.post(f"{stack.base_url}/api/messages", timeout=60, headers=owner,
+                          json={"conversation_id": conversation_id, "text": "làm hộ chiếu cần giấy tờ gì"})
     assert response.status_code == 200
     assert "TK01" in "\n".join(r["text"] for r in response.json()["replies"])

@@ -25,6 +25,7 @@ from bot import settings
 from bot.app import BodyLimitMiddleware, create_app
 from tests.conftest import free_port
 from tests.loopback import LoopbackServer
+from tests.webchat import owner_headers
 
 STAFF_TOKEN = "staff-token-for-tests"
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
@@ -48,6 +49,7 @@ def config(tmp_path):
 @pytest.fixture
 def client(config):
     with LoopbackServer(fake_rasa, config.rasa_port), TestClient(create_app(config)) as test_client:
+        test_client.headers.update(owner_headers(config))   # the bodies below name TEST_CONVERSATION
         yield test_client
 
 
@@ -65,7 +67,7 @@ def assert_vietnamese_error(response, status):
 # --- body size --------------------------------------------------------------------------------
 
 def test_20_mb_body_with_content_length_is_413_and_nothing_stored(config, client):
-    body = b'{"conversation_id": "web-1", "text": "' + b"a" * (20 * 1024 * 1024) + b'"}'
+    body = b'{"conversation_id": "web-0123456789abcdef", "text": "' + b"a" * (20 * 1024 * 1024) + b'"}'
     response = client.post("/api/messages", content=body, headers={"Content-Type": "application/json"})
     assert_vietnamese_error(response, 413)
     assert "quá lớn" in response.json()["error"]
@@ -138,7 +140,7 @@ def test_chunked_upload_over_a_real_socket_gets_413_before_the_body_ends():
 
 
 def test_small_chunked_body_still_works(config, client):
-    body = '{"conversation_id": "web-1", "text": "lệ phí hộ chiếu"}'.encode()
+    body = '{"conversation_id": "web-0123456789abcdef", "text": "lệ phí hộ chiếu"}'.encode()
     response = client.post("/api/messages", content=iter([body[:10], body[10:]]),
                            headers={"Content-Type": "application/json"})
     assert response.status_code == 200, response.text
@@ -179,7 +181,7 @@ def test_deeply_nested_json_is_400(config, client, depth):
     body = "[" * depth + "]" * depth
     response = client.post("/api/messages", content=body, headers={"Content-Type": "application/json"})
     assert_vietnamese_error(response, 400)
-    nested = '{"conversation_id": "web-1", "text": "x", "extra": ' + "{\"a\":" * depth + "1" + "}" * depth + "}"
+    nested = '{"conversation_id": "web-0123456789abcdef", "text": "x", "extra": ' + "{\"a\":" * depth + "1" + "}" * depth + "}"
     response = client.post("/api/messages", content=nested, headers={"Content-Type": "application/json"})
     assert_vietnamese_error(response, 400)
     assert stored_rows(config) == 0
@@ -196,16 +198,16 @@ def test_deeply_nested_json_on_the_staff_route_is_400(client):
 
 @pytest.mark.parametrize("body", [
     {"conversation_id": 12, "text": "x"},
-    {"conversation_id": ["web-1"], "text": "x"},
-    {"conversation_id": "web-1", "text": 5},
-    {"conversation_id": "web-1", "text": ["hộ chiếu"]},
-    {"conversation_id": "web-1", "text": {"a": 1}},
-    {"conversation_id": "web-1", "text": True},
-    {"conversation_id": "web-1", "payload": 7},
-    {"conversation_id": "web-1", "payload": "/greet" + "x" * 500},
-    {"conversation_id": "web-1", "payload": "/greet", "title": "x" * 201},
-    {"conversation_id": "web-1", "payload": "/greet", "title": {"x": 1}},
-    {"conversation_id": "web-1", "payload": "/greet", "title": 3.5},
+    {"conversation_id": ["web-0123456789abcdef"], "text": "x"},
+    {"conversation_id": "web-0123456789abcdef", "text": 5},
+    {"conversation_id": "web-0123456789abcdef", "text": ["hộ chiếu"]},
+    {"conversation_id": "web-0123456789abcdef", "text": {"a": 1}},
+    {"conversation_id": "web-0123456789abcdef", "text": True},
+    {"conversation_id": "web-0123456789abcdef", "payload": 7},
+    {"conversation_id": "web-0123456789abcdef", "payload": "/greet" + "x" * 500},
+    {"conversation_id": "web-0123456789abcdef", "payload": "/greet", "title": "x" * 201},
+    {"conversation_id": "web-0123456789abcdef", "payload": "/greet", "title": {"x": 1}},
+    {"conversation_id": "web-0123456789abcdef", "payload": "/greet", "title": 3.5},
 ])
 def test_wrong_type_or_length_is_400_and_nothing_stored(config, client, body):
     response = client.post("/api/messages", json=body)
@@ -215,14 +217,14 @@ def test_wrong_type_or_length_is_400_and_nothing_stored(config, client, body):
 
 
 def test_lone_surrogate_is_400_not_500(config, client):
-    response = client.post("/api/messages", content=b'{"conversation_id": "web-1", "text": "\\ud800 h\\u1ed9"}',
+    response = client.post("/api/messages", content=b'{"conversation_id": "web-0123456789abcdef", "text": "\\ud800 h\\u1ed9"}',
                            headers={"Content-Type": "application/json"})
     assert_vietnamese_error(response, 400)
     assert stored_rows(config) == 0
 
 
-@pytest.mark.parametrize("content", [b"\xff\xfe{", b"{\"conversation_id\": \"web-1\", \"text\": \"\xc3\"}", b"",
-                                     b"NaN", b"null", b"\"web-1\""])
+@pytest.mark.parametrize("content", [b"\xff\xfe{", b"{\"conversation_id\": \"web-0123456789abcdef\", \"text\": \"\xc3\"}", b"",
+                                     b"NaN", b"null", b"\"web-0123456789abcdef\""])
 def test_not_json_object_is_400(config, client, content):
     response = client.post("/api/messages", content=content, headers={"Content-Type": "application/json"})
     assert_vietnamese_error(response, 400)
@@ -230,10 +232,10 @@ def test_not_json_object_is_400(config, client, content):
 
 
 def test_limits_at_the_boundary_are_accepted(config, client):
-    response = client.post("/api/messages", json={"conversation_id": "web-1", "payload": "Nữ" + "a" * 498,
+    response = client.post("/api/messages", json={"conversation_id": "web-0123456789abcdef", "payload": "Nữ" + "a" * 498,
                                                   "title": "b" * 200})
     assert response.status_code == 200, response.text
-    response = client.post("/api/messages", json={"conversation_id": "web-1", "text": None})
+    response = client.post("/api/messages", json={"conversation_id": "web-0123456789abcdef", "text": None})
     assert response.status_code == 200
 
 
@@ -244,7 +246,7 @@ def test_limits_at_the_boundary_are_accepted(config, client):
                                           "application/json-patch+json", "application/json; charset=latin-1"])
 def test_json_routes_refuse_other_content_types(config, client, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
-    response = client.post("/api/messages", content=b'{"conversation_id": "web-1", "text": "hi"}', headers=headers)
+    response = client.post("/api/messages", content=b'{"conversation_id": "web-0123456789abcdef", "text": "hi"}', headers=headers)
     assert_vietnamese_error(response, 415)
     response = client.post("/api/staff/dossiers/HS-2026-000001/state", content=b'{"state": "da_nop", "actor": "a"}',
                            headers={**AUTH, **headers})
@@ -255,7 +257,7 @@ def test_json_routes_refuse_other_content_types(config, client, content_type):
 @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
                                           "Application/JSON;charset=\"UTF-8\""])
 def test_json_content_types_are_accepted(client, content_type):
-    response = client.post("/api/messages", content=b'{"conversation_id": "web-1", "text": "hi"}',
+    response = client.post("/api/messages", content=b'{"conversation_id": "web-0123456789abcdef", "text": "hi"}',
                            headers={"Content-Type": content_type})
     assert response.status_code == 200, response.text
 
@@ -268,7 +270,7 @@ def test_an_exception_in_a_handler_is_a_polite_answer_that_claims_nothing(config
 
     monkeypatch.setattr(client.app.state.router, "handle", explode)
     with caplog.at_level(logging.DEBUG):
-        response = client.post("/api/messages", json={"conversation_id": "web-1", "text": "số 001190012345"})
+        response = client.post("/api/messages", json={"conversation_id": "web-0123456789abcdef", "text": "số 001190012345"})
     assert response.status_code == 500
     assert response.json() == {"error": app_module.SERVER_ERROR}
     assert "đã được lưu" not in response.text and "Traceback" not in response.text

@@ -15,6 +15,7 @@ import pytest
 
 from bot import processes, rasa_server
 from bot.settings import ROOT
+from tests.webchat import new_conversation
 
 NAME = "Nguyễn Thị Mai"
 ID_NUMBER = "001090012345"
@@ -131,15 +132,17 @@ def test_failed_turns_leave_no_personal_data_in_the_logs(stack):
                     f'/no_such_intent{{"x": "{SAMPLE}"}}'):
         assert rest(stack, message).status_code in (200, 500)
     # 2. an ordinary message, through the bot app and directly
-    chat = {"conversation_id": "sec-logs-app", "text": f"tôi là {SAMPLE}"}
-    assert httpx.post(f"{stack.base_url}/api/messages", json=chat, timeout=60).status_code == 200
+    conversation_id, owner = new_conversation(stack.base_url)
+    chat = {"conversation_id": conversation_id, "text": f"tôi là {SAMPLE}"}
+    assert httpx.post(f"{stack.base_url}/api/messages", json=chat, headers=owner, timeout=60).status_code == 200
     # 3. the action server down: every action fails inside Rasa
     stack.stop(("actions",))
     try:
         rest(stack, f"tôi muốn làm hộ chiếu, tên {SAMPLE}", sender="sec-logs-down")
         rest(stack, SAMPLE, sender="sec-logs-down")
-        httpx.post(f"{stack.base_url}/api/messages", timeout=60,
-                   json={"conversation_id": "sec-logs-down-app", "text": f"hộ chiếu {SAMPLE}"})
+        conversation_id, owner = new_conversation(stack.base_url)
+        httpx.post(f"{stack.base_url}/api/messages", timeout=60, headers=owner,
+                   json={"conversation_id": conversation_id, "text": f"hộ chiếu {SAMPLE}"})
     finally:
         stack.start(("actions",))
     logs = all_logs(stack)

@@ -22,6 +22,7 @@ from bot import settings
 from bot.app import create_app
 from tests.conftest import free_port
 from tests.loopback import LoopbackServer
+from tests.webchat import owner_headers
 
 
 async def fake_webhook(request):
@@ -55,13 +56,13 @@ interesting_text = st.sampled_from([
     "<script>alert(1)</script>", "\x00", "\ud800", "a" * 2001, "x" * 500, "y" * 501, "t" * 200, "t" * 201,
 ])
 field_values = st.one_of(interesting_text, st.text(max_size=600), json_values)
-conversation_ids = st.one_of(st.from_regex(r"[A-Za-z0-9_.:@-]{1,12}", fullmatch=True), st.sampled_from(["web-1", "web-2"]),
+conversation_ids = st.one_of(st.from_regex(r"[A-Za-z0-9_.:@-]{1,12}", fullmatch=True), st.sampled_from(["web-0123456789abcdef", "web-2"]),
                              st.text(max_size=140), json_values)
 message_bodies = st.one_of(
     st.fixed_dictionaries({}, optional={"conversation_id": conversation_ids, "text": field_values,
                                         "payload": field_values, "title": field_values,
                                         "extra": json_values, "channel": field_values}),
-    st.fixed_dictionaries({"conversation_id": st.sampled_from(["web-1", "web-2"]), "text": field_values}),
+    st.fixed_dictionaries({"conversation_id": st.sampled_from(["web-0123456789abcdef", "web-2"]), "text": field_values}),
     json_values,
 )
 content_types = st.one_of(
@@ -77,6 +78,7 @@ def client(tmp_path):
     config = replace(settings.load(), data_dir=tmp_path, rasa_port=free_port(), rasa_timeout=1.0,
                      secret_override="test-secret", rate_limit_per_minute=0, conversation_rate_per_minute=0)
     with LoopbackServer(fake_rasa, config.rasa_port), TestClient(create_app(config)) as test_client:
+        test_client.headers.update(owner_headers(config))   # owner of TEST_CONVERSATION ("web-0123…")
         test_client.db = sqlite3.connect(config.app_db)
         yield test_client
         test_client.db.close()
@@ -135,7 +137,7 @@ def test_bodies_around_the_size_limit(client):
                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(size=st.integers(min_value=limit - 100, max_value=limit + 100), chunked=st.booleans())
     def attack(size, chunked):
-        prefix, suffix = b'{"conversation_id": "web-1", "text": "', b'"}'
+        prefix, suffix = b'{"conversation_id": "web-0123456789abcdef", "text": "', b'"}'
         content = prefix + b"a" * max(0, size - len(prefix) - len(suffix)) + suffix
         sent = iter([content[:1000], content[1000:]]) if chunked else content
         response = client.post("/api/messages", content=sent, headers={"Content-Type": "application/json"})

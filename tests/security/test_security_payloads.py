@@ -17,6 +17,7 @@ from bot.app import create_app
 from bot.conversations import neutralise_typed
 from tests.conftest import free_port, make_tracker
 from tests.loopback import LoopbackServer
+from tests.webchat import Conversations
 
 received: list[dict] = []
 
@@ -38,11 +39,12 @@ def client(tmp_path):
     config = replace(settings.load(), data_dir=tmp_path, rasa_port=port, actions_port=port, rasa_timeout=2.0)
     received.clear()
     with TestClient(create_app(config)) as test_client, LoopbackServer(fake_rasa, port):
+        test_client.chats = Conversations(test_client)
         yield test_client
 
 
 def post(client, **body):
-    response = client.post("/api/messages", json={"conversation_id": "web-p", **body})
+    response = client.chats.post("web-p", **body)
     assert response.status_code == 200
     return response.json()
 
@@ -65,8 +67,7 @@ def test_a_payload_offered_in_this_conversation_goes_as_payload(client):
     post(client, text="hộ chiếu")
     post(client, payload='/ask_fee{"procedure":"ho-chieu"}', title="Lệ phí hộ chiếu")
     assert received[-1]["message"] == '/ask_fee{"procedure":"ho-chieu"}'
-    other = client.post("/api/messages", json={"conversation_id": "web-q", "title": "x",
-                                               "payload": '/ask_fee{"procedure":"ho-chieu"}'})
+    other = client.chats.post("web-q", title="x", payload='/ask_fee{"procedure":"ho-chieu"}')
     assert received[-1]["message"] == "x"             # offered to web-p, not to web-q
     assert other.status_code == 200
 

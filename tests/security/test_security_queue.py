@@ -17,6 +17,7 @@ from bot.app import create_app
 from bot.conversations import BUSY, FAILED, RETRYING
 from tests.conftest import free_port
 from tests.loopback import LoopbackServer
+from tests.webchat import Conversations
 
 received: list[dict] = []
 JAM = '/ask_fee{"procedure": {"a":1}}'
@@ -46,11 +47,12 @@ def config(tmp_path):
 def client(config):
     received.clear()
     with TestClient(create_app(config)) as test_client:
+        test_client.chats = Conversations(test_client)
         yield test_client
 
 
 def say(client, conversation_id, text):
-    response = client.post("/api/messages", json={"conversation_id": conversation_id, "text": text})
+    response = client.chats.post(conversation_id, text=text)   # conversation_id: the test's name for it
     assert response.status_code == 200
     return response.json()["replies"][0]["text"]
 
@@ -59,9 +61,9 @@ def retry(client) -> int:
     return client.portal.call(lambda: client.app.state.router.retry_pending(older_than=0))
 
 
-def statuses(config) -> dict[str, str]:
+def statuses(config, chats) -> dict[str, str]:
     with sqlite3.connect(config.app_db) as db:
-        return {cid: status for cid, status in
+        return {chats.name_of(cid): status for cid, status in
                 db.execute("SELECT conversation_id, status FROM messages WHERE direction = 'in' ORDER BY id")}
 
 
@@ -77,16 +79,16 @@ def test_jamming_payload_then_outage_then_three_citizens_all_answered(config, cl
     received.clear()
     with LoopbackServer(fake_rasa, config.rasa_port):
         assert retry(client) == 3                              # the jam does not block the others
-        answered = {body["sender"]: body for body in received}
+        answered = {client.chats.name_of(body["sender"]): body for body in received}
         # kept during the outage, retried with what the citizen typed, not the masked copy
         assert answered["web-c"]["message"] == "số định danh của tôi 001090012345"
         assert isinstance(answered["web-b"]["metadata"]["message_id"], int)
         assert retry(client) == 0                              # third failure of the jam
-    assert statuses(config) == {"web-jam": "failed", "web-b": "ok", "web-c": "ok", "web-d": "ok"}
-    history = client.get("/api/conversations/web-jam/messages").json()["messages"]
+    assert statuses(config, client.chats) == {"web-jam": "failed", "web-b": "ok", "web-c": "ok", "web-d": "ok"}
+    history = client.chats.history("web-jam")
     assert history[-1]["text"] == FAILED                       # the citizen is told
     failed = staff.failed_messages(config)
-    assert [(m["conversation_id"], m["attempts"]) for m in failed] == [("web-jam", 3)]
+    assert [(client.chats.name_of(m["conversation_id"]), m["attempts"]) for m in failed] == [("web-jam", 3)]
     with sqlite3.connect(config.app_db) as db:                 # no clear copy once sent or failed
         assert db.execute("SELECT COUNT(*) FROM messages WHERE pending_text IS NOT NULL").fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND text LIKE '%001090012345%'").fetchone()[0] == 0
@@ -105,7 +107,7 @@ def test_failed_messages_in_the_cli(config, client, capsys, monkeypatch):
     import json
 
     rows = json.loads(capsys.readouterr().out)
-    assert rows[0]["conversation_id"] == "web-jam" and rows[0]["attempts"] == 3
+    assert rows[0]["conversation_id"] == client.chats["web-jam"] and rows[0]["attempts"] == 3
     assert "001" not in rows[0]["error"]
 
 
@@ -124,7 +126,7 @@ def test_rasa_error_status_is_a_failed_turn_not_an_outage(config, client):
         assert attempts == [1, 1, 1]
         retry(client)
         retry(client)
-    assert set(statuses(config).values()) == {"failed"}
+    assert set(statuses(config, client.chats).values()) == {"failed"}
 
 
 def test_action_server_down_is_an_outage(config, client):

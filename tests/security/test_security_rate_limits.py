@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from bot import settings
 from bot.app import create_app
 from bot.ratelimit import RateLimiter
+from bot.web_sessions import HEADER, WebSessions
 from tests.conftest import free_port
 from tests.loopback import LoopbackServer
 
@@ -53,14 +54,38 @@ def app_client(config, address=ATTACKER):
     return TestClient(create_app(config), client=address)
 
 
+# The test's names for conversations → ids issued with the app's key, without POST /api/conversations
+# (which would count as hits from the address and change the arithmetic of these tests).
+ISSUED: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_conversations():
+    ISSUED.clear()
+
+
+def issued(config, name: str) -> tuple[str, dict[str, str]]:
+    sessions = WebSessions(config.derived_secret("web-conversation"))
+    if name not in ISSUED:
+        ISSUED[name] = sessions.issue()[0]
+    return ISSUED[name], {HEADER: sessions.token(ISSUED[name])}
+
+
 def post(client, conversation_id="web-1", text="lệ phí hộ chiếu"):
-    return client.post("/api/messages", json={"conversation_id": conversation_id, "text": text})
+    real_id, headers = issued(client.app.state.config, conversation_id)
+    return client.post("/api/messages", json={"conversation_id": real_id, "text": text}, headers=headers)
+
+
+def history(client, conversation_id):
+    real_id, headers = issued(client.app.state.config, conversation_id)
+    return client.get(f"/api/conversations/{real_id}/messages", headers=headers)
 
 
 def stored(config, conversation_id) -> list[str]:
+    real_id = issued(config, conversation_id)[0]
     with sqlite3.connect(config.app_db) as db:
         return [row[0] for row in db.execute("SELECT text FROM messages WHERE conversation_id = ? AND direction = 'in'",
-                                             (conversation_id,))]
+                                             (real_id,))]
 
 
 def assert_polite_429(response):
@@ -81,11 +106,11 @@ def test_one_conversation_is_limited_and_the_refused_message_is_not_stored(confi
 def test_one_client_address_is_limited_across_conversations_and_routes(config, rasa):
     with app_client(config) as client, app_client(config, NEIGHBOUR) as neighbour:
         assert [post(client, conversation_id=f"c-{i}").status_code for i in range(3)] == [200] * 3
-        assert client.get("/api/conversations/c-0/messages").status_code == 200
+        assert history(client, "c-0").status_code == 200
         assert client.get("/dossiers/pdf/HS-2026-000001.forged").status_code == 404
-        assert client.get("/api/conversations/c-1/messages").status_code == 200
+        assert history(client, "c-1").status_code == 200
         assert_polite_429(post(client, conversation_id="c-new"))            # 7th hit from this address
-        assert_polite_429(client.get("/api/conversations/c-0/messages"))
+        assert_polite_429(history(client, "c-0"))
         page = client.get("/dossiers/pdf/HS-2026-000001.forged")
         assert page.status_code == 429 and page.headers["retry-after"] == "60"
         assert "text/html" in page.headers["content-type"] and "nhanh quá" in page.text
@@ -109,8 +134,8 @@ def test_limits_survive_a_restart(config, rasa):
         assert_polite_429(post(restarted, text="sau khi khởi động lại"))
     with app_client(replace(config, data_dir=config.data_dir)) as again:
         for _ in range(2):
-            again.get("/api/conversations/web-1/messages")
-        assert_polite_429(again.get("/api/conversations/web-1/messages"))
+            history(again, "web-1")
+        assert_polite_429(history(again, "web-1"))
 
 
 def test_retry_after_is_honest(config, rasa):
@@ -127,12 +152,12 @@ def test_retry_after_is_honest(config, rasa):
 def test_limits_db_holds_no_address_or_conversation_id(config, rasa):
     with app_client(config) as client:
         post(client, conversation_id="conversation-of-lan")
-        client.get("/api/conversations/conversation-of-lan/messages")
+        history(client, "conversation-of-lan")
     with sqlite3.connect(config.limits_db) as db:
         keys = [row[0] for row in db.execute("SELECT key FROM hits")]
     assert keys and all(len(key) == 32 and int(key, 16) >= 0 for key in keys)
     dump = "\n".join(sqlite3.connect(config.limits_db).iterdump())
-    assert "203.0.113.7" not in dump and "conversation-of-lan" not in dump
+    assert "203.0.113.7" not in dump and ISSUED["conversation-of-lan"] not in dump
 
 
 def test_zero_turns_a_limit_off(config, rasa):
@@ -156,6 +181,9 @@ def _serve_app_to(page, client, override=None):
 
     def handle(route, request):
         path = request.url.split("http://chat.test", 1)[1]
+        if path.endswith("/events"):   # an endless stream cannot go through TestClient: the page polls
+            route.abort()
+            return
         if override and (answer := override(request, path)):
             route.fulfill(**answer)
             return
@@ -180,7 +208,8 @@ def test_web_chat_shows_refusals_politely(config, rasa, status):
             refusal = client.post("/api/messages", json={"conversation_id": "web-1", "title": ["x"]})
 
         def override(request, path):
-            if refusal is not None and request.method == "POST" and "/greet" not in (request.post_data or ""):
+            if (refusal is not None and request.method == "POST" and path == "/api/messages"
+                    and "/greet" not in (request.post_data or "")):
                 return {"status": refusal.status_code, "body": refusal.content,
                         "headers": {"Content-Type": "application/json"}}
             return None

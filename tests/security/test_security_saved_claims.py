@@ -12,6 +12,7 @@ from bot import settings
 from bot.app import create_app
 from bot.conversations import BUSY, NOT_SAVED
 from tests.conftest import free_port
+from tests.webchat import Conversations
 
 
 @pytest.fixture
@@ -19,11 +20,13 @@ def client(tmp_path):
     config = replace(settings.load(), data_dir=tmp_path, rasa_port=free_port(), actions_port=free_port(),
                      rasa_timeout=1.0)
     with TestClient(create_app(config)) as test_client:
+        test_client.chats = Conversations(test_client)
+        test_client.chats["web-s"]   # issued before any test locks the database
         yield test_client
 
 
 def say(client, text="lệ phí hộ chiếu"):
-    response = client.post("/api/messages", json={"conversation_id": "web-s", "text": text})
+    response = client.chats.post("web-s", text=text)
     assert response.status_code == 200
     return response.json()["replies"][0]["text"]
 
@@ -38,7 +41,7 @@ def test_database_locked_is_not_called_saved(client, tmp_path):
         locker.execute("ROLLBACK")
     assert reply == NOT_SAVED and "đã được lưu" not in reply
     assert say(client) == BUSY                       # lock gone: stored, and Rasa is down → BUSY is true
-    assert [m["status"] for m in client.app.state.store.history("web-s") if m["direction"] == "in"] == ["pending"]
+    assert [m["status"] for m in client.app.state.store.history(client.chats["web-s"]) if m["direction"] == "in"] == ["pending"]
 
 
 def test_disk_full_is_not_called_saved(client, monkeypatch):
