@@ -96,3 +96,17 @@ def make_tracker(intent: str, text: str = "", entities: list | None = None, slot
               "entities": entities or [], "intent_ranking": ranking or [{"name": intent, "confidence": confidence}]}
     events = [{"event": "user", "text": text, "parse_data": latest}]
     return Tracker("test-user", slots or {}, latest, events, False, None, {}, "action_listen")
+
+
+@pytest.fixture
+def dossier_data(tmp_path, monkeypatch):
+    """A fresh BOT_DATA_DIR for actions that open the dossier store and the guess limiter."""
+    from actions import dossiers
+
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BOT_SECRET", "test-secret-at-least-16-bytes")
+    dossiers._store_at.cache_clear()
+    dossiers._limiter_at.cache_clear()
+    yield tmp_path
+    dossiers._store_at.cache_clear()
+    dossiers._limiter_at.cache_clear()

@@ -19,12 +19,8 @@ CODE = rf"HS-\d{{4}}-[{LETTERS}][{ALPHABET}]{{4}}[{LETTERS}]"
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("BOT_SECRET", "test-secret-at-least-16-bytes")
-    dossiers._store_at.cache_clear()
-    dossiers._limiter_at.cache_clear()
-    return tmp_path
+def data_dir(dossier_data):
+    return dossier_data
 
 
 class Citizen:

@@ -22,14 +22,8 @@ from tests.test_dossier_actions import ANSWERS, passport
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("BOT_SECRET", "test-secret-at-least-16-bytes")
-    dossiers._store_at.cache_clear()
-    dossiers._limiter_at.cache_clear()
-    yield tmp_path
-    dossiers._store_at.cache_clear()
-    dossiers._limiter_at.cache_clear()
+def data_dir(dossier_data):
+    return dossier_data
 
 
 CONVERSATION = "web-retry"
