@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from bot.loops import PollingWorker
 from bot.store import now_iso
 from channels.base import Inbound
 
@@ -86,29 +87,16 @@ class Inbox:
 Handler = Callable[[dict], Awaitable[None]]
 
 
-class InboxWorker:
+class InboxWorker(PollingWorker):
     """Feeds received messages to ``handle(row)``: conversations in parallel, each in order."""
 
     def __init__(self, inbox: Inbox, handle: Handler, poll_every: float = 1.0):
         self.inbox = inbox
         self.handle = handle
-        self.poll_every = poll_every
-        self._wake = asyncio.Event()
+        super().__init__(poll_every)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.process_received()
-            except Exception as error:  # noqa: BLE001 — the loop goes on; rows stay 'received'
-                log.error("inbox round failed: %s", type(error).__name__)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_every)
-            except asyncio.TimeoutError:
-                pass
+    async def round(self) -> int:
+        return await self.process_received()
 
     async def process_received(self) -> int:
         rows = await asyncio.to_thread(self.inbox.received)

@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Mapping, Optional
 
 import tenacity
 
+from bot.loops import PollingWorker
 from channels.base import Channel, ChannelError, Outbound, OutsideWindow, RetryLater
 
 __all__ = ["Outbox", "OutboxWorker", "MAX_SEND_ATTEMPTS"]
@@ -170,7 +171,7 @@ def _row(row: sqlite3.Row) -> dict:
     return data
 
 
-class OutboxWorker:
+class OutboxWorker(PollingWorker):
     """Sends due outbox messages through their channels, one at a time per conversation.
 
     ``last_inbound(conversation_id) -> datetime | None`` tells when the citizen last wrote
@@ -183,23 +184,10 @@ class OutboxWorker:
         self.outbox = outbox
         self.channels = dict(channels)
         self.last_inbound = last_inbound
-        self.poll_every = poll_every
-        self._wake = asyncio.Event()
+        super().__init__(poll_every)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.send_due()
-            except Exception as error:  # noqa: BLE001 — the loop must go on; the rows stay in the outbox
-                log.error("outbox round failed: %s", type(error).__name__)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_every)
-            except asyncio.TimeoutError:
-                pass
+    async def round(self) -> int:
+        return await self.send_due()
 
     async def send_due(self) -> int:
         """One round: send the due head of every conversation (conversations in parallel)."""
