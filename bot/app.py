@@ -71,6 +71,7 @@ import logging
 import re
 from pathlib import Path
 
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -80,18 +81,30 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from bot import settings as settings_module
 from bot import auth, staff
+from bot import settings as settings_module
 from bot.channel_hub import ChannelHub
-from bot.conversations import (MAX_PAYLOAD_CHARS, MAX_TITLE_CHARS, InvalidConversation, Router,
-                               valid_conversation_id)
-from bot.dossiers import DossierNotFound, ExpiredToken, InvalidToken, InvalidTransition, check_pdf_token
+from bot.conversations import (
+    MAX_PAYLOAD_CHARS,
+    MAX_TITLE_CHARS,
+    InvalidConversation,
+    Router,
+    valid_conversation_id,
+)
+from bot.dossiers import (
+    DossierNotFound,
+    ExpiredToken,
+    InvalidToken,
+    InvalidTransition,
+    check_pdf_token,
+)
+from bot.httpjson import BadJson, is_json, json_body
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
 from bot.store import MessageStore
-from bot.web_sessions import HEADER as TOKEN_HEADER, WebSessions
+from bot.web_sessions import HEADER as TOKEN_HEADER
+from bot.web_sessions import WebSessions
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -105,7 +118,6 @@ NOT_JSON = "Yêu cầu phải gửi dạng JSON (tiêu đề “Content-Type: ap
 TOO_FAST = "Bạn gửi nhanh quá, bạn vui lòng đợi khoảng một phút rồi gửi lại nhé."
 TOO_FAST_PAGE = "Bạn mở liên kết nhanh quá, bạn vui lòng đợi khoảng một phút rồi mở lại nhé."
 RATE_WINDOW = 60.0
-MAX_JSON_DEPTH = 32
 CSP_BASE = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
 CSP = CSP_BASE
@@ -292,48 +304,6 @@ class BodyLimitMiddleware:
 
 # --- HTTP hardening: checks in handlers -------------------------------------------------------
 
-class _BadJson(Exception):
-    """The body is not JSON we accept (malformed, not UTF-8, or nested too deep)."""
-
-
-def _is_json(request: Request) -> bool:
-    """Content-Type is application/json, with at most a UTF-8 charset parameter."""
-    media, *params = request.headers.get("content-type", "").split(";")
-    if media.strip().lower() != "application/json":
-        return False
-    for param in params:
-        name, _, value = param.strip().partition("=")
-        if not param.strip():
-            continue
-        if name.strip().lower() != "charset" or value.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            return False
-    return True
-
-
-def _too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-async def _json_body(request: Request) -> object:
-    """The parsed JSON body, or ``_BadJson`` (the size limit is the middleware's)."""
-    body = await request.body()
-    try:
-        value = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError) as error:   # UnicodeDecodeError is a ValueError
-        raise _BadJson from error
-    if _too_deep(value):
-        raise _BadJson
-    return value
-
-
 def _text_field(body: dict, name: str, max_chars: int | None = None) -> bool:
     """Whether ``body[name]`` is absent, null, or a string (encodable, at most ``max_chars``)."""
     value = body.get(name)
@@ -478,11 +448,11 @@ async def create_conversation(request: Request) -> Response:
         return limited
     body = await request.body()
     if body.strip():
-        if not _is_json(request):
+        if not is_json(request):
             return _error(NOT_JSON, 415)
         try:
-            await _json_body(request)
-        except _BadJson:
+            await json_body(request)
+        except BadJson:
             return _error(BAD_REQUEST, 400)
     conversation_id, token = request.app.state.sessions.issue()
     return JSONResponse({"conversation_id": conversation_id, "token": token}, status_code=201,
@@ -492,11 +462,11 @@ async def create_conversation(request: Request) -> Response:
 async def post_message(request: Request) -> Response:
     if limited := await _rate_limited(request, _per_client(request)):
         return limited
-    if not _is_json(request):
+    if not is_json(request):
         return _error(NOT_JSON, 415)
     try:
-        body = await _json_body(request)
-    except _BadJson:
+        body = await json_body(request)
+    except BadJson:
         return _error(BAD_REQUEST, 400)
     fields = _message_request(body)
     if fields is None:
@@ -674,11 +644,11 @@ def _state_request(body: object) -> tuple[str, str, str | None] | None:
 async def staff_set_state(request: Request) -> JSONResponse:
     if denied := _staff_denied(request):
         return denied
-    if not _is_json(request):
+    if not is_json(request):
         return _error(NOT_JSON, 415)
     try:
-        parsed = _state_request(await _json_body(request))
-    except _BadJson:
+        parsed = _state_request(await json_body(request))
+    except BadJson:
         parsed = None
     if parsed is None:
         return _error(STAFF_BAD_BODY, 400)

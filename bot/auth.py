@@ -48,7 +48,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.accounts import (AccountDisabled, AccountLocked, AccountStore, LoginFailed, LoginThrottled, Session)
+from bot.accounts import (
+    AccountDisabled,
+    AccountLocked,
+    AccountStore,
+    LoginFailed,
+    LoginThrottled,
+    Session,
+)
+from bot.httpjson import is_json
 
 __all__ = ["COOKIE", "CSRF_HEADER", "Auth", "Denied", "install", "routes", "require", "exception_handlers"]
 
@@ -146,19 +154,6 @@ def _clear_cookie(response: Response, auth: Auth) -> None:
     response.delete_cookie(COOKIE, path="/", secure=auth.secure_cookie, httponly=True, samesite="strict")
 
 
-def _is_json(request: Request) -> bool:
-    """Content-Type is application/json, with at most a UTF-8 charset parameter."""
-    media, *params = request.headers.get("content-type", "").split(";")
-    if media.strip().lower() != "application/json":
-        return False
-    for param in params:
-        name, _, value = param.strip().partition("=")
-        if param.strip() and (name.strip().lower() != "charset"
-                              or value.strip().strip('"').lower() not in ("utf-8", "utf8")):
-            return False
-    return True
-
-
 def _error(message: str, status: int, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers={**NO_STORE, **(headers or {})})
 
@@ -190,7 +185,7 @@ def _me(session_or_account, csrf_token: str) -> dict:
 
 async def login(request: Request) -> Response:
     auth = _auth(request)
-    if not _is_json(request):
+    if not is_json(request):
         return _error(NOT_JSON, 415)
     body = await request.body()
     if len(body) > MAX_LOGIN_BODY:
