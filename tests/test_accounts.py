@@ -298,7 +298,10 @@ def test_parallel_guesses_get_no_more_than_five_tries(tmp_path, clock):
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(guess, range(40)))
     assert hasher.verified - before <= 5
-    assert results.count(LoginFailed) <= 4 and results.count(AccountLocked) >= 36
+    # At most 5 passwords are ever checked; which of the 5 checked guesses answers "locked" rather
+    # than "wrong" depends on the threads' timing (sequentially the 5th does, see above).
+    assert results.count(LoginFailed) <= 5 and results.count(AccountLocked) >= 35
+    assert results.count(LoginFailed) + results.count(AccountLocked) == 40
     with pytest.raises(AccountLocked):
         store.authenticate("lan.nguyen", PASSWORD)
 
