@@ -459,6 +459,15 @@ async def create_conversation(request: Request) -> Response:
                         headers={"Cache-Control": "no-store"})
 
 
+def _owned(request: Request, conversation_id: object) -> str | Response:
+    """The conversation id if it is well formed and the request holds its token, else the error answer."""
+    try:
+        conversation_id = valid_conversation_id(conversation_id)
+    except InvalidConversation as error:
+        return _error(str(error), 400)
+    return conversation_id if _owner(request, conversation_id) else _forbidden()
+
+
 async def post_message(request: Request) -> Response:
     if limited := await _rate_limited(request, _per_client(request)):
         return limited
@@ -471,12 +480,9 @@ async def post_message(request: Request) -> Response:
     fields = _message_request(body)
     if fields is None:
         return _error(BAD_MESSAGE, 400)
-    try:
-        conversation_id = valid_conversation_id(fields["conversation_id"])
-    except InvalidConversation as error:
-        return _error(str(error), 400)
-    if not _owner(request, conversation_id):
-        return _forbidden()
+    conversation_id = _owned(request, fields["conversation_id"])
+    if isinstance(conversation_id, Response):
+        return conversation_id
     after_id = None
     if body.get("after_id") is not None:
         after_id = _message_id(body["after_id"])
@@ -502,12 +508,9 @@ async def post_message(request: Request) -> Response:
 async def get_messages(request: Request) -> Response:
     if limited := await _rate_limited(request, _per_client(request)):
         return limited
-    try:
-        conversation_id = valid_conversation_id(request.path_params["conversation_id"])
-    except InvalidConversation as error:
-        return _error(str(error), 400)
-    if not _owner(request, conversation_id):
-        return _forbidden()
+    conversation_id = _owned(request, request.path_params["conversation_id"])
+    if isinstance(conversation_id, Response):
+        return conversation_id
     store: MessageStore = request.app.state.store
     if "after_id" in request.query_params:
         after_id = _message_id(request.query_params["after_id"])
@@ -527,12 +530,9 @@ async def conversation_events(request: Request) -> Response:
     """``GET /api/conversations/{id}/events``: the conversation's messages as server-sent events."""
     if limited := await _rate_limited(request, _per_client(request)):
         return limited
-    try:
-        conversation_id = valid_conversation_id(request.path_params["conversation_id"])
-    except InvalidConversation as error:
-        return _error(str(error), 400)
-    if not _owner(request, conversation_id):
-        return _forbidden()
+    conversation_id = _owned(request, request.path_params["conversation_id"])
+    if isinstance(conversation_id, Response):
+        return conversation_id
     resume = request.headers.get("last-event-id") or request.query_params.get("after_id") or "0"
     after_id = _message_id(resume)
     if after_id is None:
