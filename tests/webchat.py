@@ -12,11 +12,14 @@ import time
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from bot.processes import free_port
 from bot.web_sessions import HEADER
 
-__all__ = ["new_conversation", "Conversations", "AppServer", "HEADER", "read_events"]
+__all__ = ["ANSWERING_RASA", "new_conversation", "Conversations", "AppServer", "HEADER", "read_events"]
 
 
 def new_conversation(client_or_base_url) -> tuple[str, dict[str, str]]:
@@ -126,3 +129,13 @@ def owner_headers(config, conversation_id: str = TEST_CONVERSATION) -> dict[str,
     from bot.web_sessions import WebSessions
 
     return {HEADER: WebSessions(config.derived_secret("web-conversation")).token(conversation_id)}
+
+
+async def _answer(request):
+    body = await request.json()
+    return JSONResponse([{"recipient_id": body["sender"], "text": "Dạ, mình trả lời đây.", "buttons": []}])
+
+
+# A stand-in Rasa that answers every message with one polite line (serve it with tests.loopback).
+ANSWERING_RASA = Starlette(routes=[Route("/webhooks/rest/webhook", _answer, methods=["POST"]),
+                                   Route("/", lambda r: JSONResponse({}))])

@@ -15,7 +15,6 @@ import sqlite3
 from dataclasses import replace
 
 import pytest
-from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 from starlette.testclient import TestClient
@@ -25,19 +24,11 @@ from bot import settings
 from bot.app import BodyLimitMiddleware, create_app
 from tests.conftest import free_port
 from tests.loopback import LoopbackServer
+from tests.webchat import ANSWERING_RASA as fake_rasa
 from tests.webchat import owner_headers
 
 STAFF_TOKEN = "staff-token-for-tests"
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
-
-
-async def fake_webhook(request):
-    body = await request.json()
-    return JSONResponse([{"recipient_id": body["sender"], "text": "Dạ, mình trả lời đây.", "buttons": []}])
-
-
-fake_rasa = Starlette(routes=[Route("/webhooks/rest/webhook", fake_webhook, methods=["POST"]),
-                              Route("/", lambda r: JSONResponse({}))])
 
 
 @pytest.fixture

@@ -13,9 +13,6 @@ import time
 from dataclasses import replace
 
 import pytest
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from bot import settings
@@ -24,18 +21,10 @@ from bot.ratelimit import RateLimiter
 from bot.web_sessions import HEADER, WebSessions
 from tests.conftest import free_port
 from tests.loopback import LoopbackServer
+from tests.webchat import ANSWERING_RASA as fake_rasa
 
 ATTACKER = ("203.0.113.7", 40000)
 NEIGHBOUR = ("198.51.100.20", 40001)
-
-
-async def fake_webhook(request):
-    body = await request.json()
-    return JSONResponse([{"recipient_id": body["sender"], "text": "Dạ, mình trả lời đây.", "buttons": []}])
-
-
-fake_rasa = Starlette(routes=[Route("/webhooks/rest/webhook", fake_webhook, methods=["POST"]),
-                              Route("/", lambda r: JSONResponse({}))])
 
 
 @pytest.fixture
