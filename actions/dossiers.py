@@ -43,12 +43,25 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
 from actions.base import (
-    PROCEDURE, BaseAction, intent_and_confidence, latest_text, mentioned_procedures, message_id, popular_procedures,
+    PROCEDURE,
+    BaseAction,
+    intent_and_confidence,
+    latest_text,
+    mentioned_procedures,
+    message_id,
+    popular_procedures,
     slot_str,
 )
+from actions.handoff import HUMAN_BUTTON, signal_handover
 from bot import clock, settings
 from bot.dossiers import (
-    DossierStore, FieldError, FormSession, add_working_days, checklist, format_checklist, make_pdf_token,
+    DossierStore,
+    FieldError,
+    FormSession,
+    add_working_days,
+    checklist,
+    format_checklist,
+    make_pdf_token,
 )
 from bot.dossiers.codes import split_code
 from bot.dossiers.validators import format_date
@@ -59,6 +72,8 @@ log = logging.getLogger(__name__)
 
 ACTIVE = "dossier_active"
 CONFIRM = "__confirm__"
+REJECTED = "_rejected"              # draft bookkeeping: the field whose answers were refused, how many times
+HANDOVER_AFTER_REJECTIONS = 3
 # Compared without diacritics, so "dừng" is not here: it folds like "đúng" (yes).
 _CANCEL = {"huy", "thoi", "dung lai", "thoi khong lam nua", "khong lam nua", "huy ho so", "thoi khoi",
            "tam dung", "de sau", "thoi de sau", "huy bo", "stop", "cancel"}
@@ -277,10 +292,27 @@ class ActionDossierStep(BaseAction):
             if looks_like_question:
                 return self._answer_question(dispatcher, tracker, store, conversation_id, procedure, session,
                                              answers, mid)
-            dispatcher.utter_message(text=f"{error.message}\nBạn nhập lại giúp mình nhé.")
-            return [SlotSet(ACTIVE, True)]
-        new.update({k: v for k, v in answers.items() if k.startswith("_")})
+            return self._rejected(dispatcher, tracker, store, conversation_id, draft, answers, field.key,
+                                  error.message, mid)
+        new.update({k: v for k, v in answers.items() if k.startswith("_") and k != REJECTED})
         return _continue(dispatcher, store, conversation_id, procedure, session, new, message_id=mid)
+
+    def _rejected(self, dispatcher, tracker, store, conversation_id, draft, answers, key: str, message: str,
+                  mid=None) -> list[dict[str, Any]]:
+        """An answer the form refused. The second time in a row for the same field the citizen is offered
+        a person; the third time the case is taken to be outside the form's rules and handed over."""
+        previous = answers.get(REJECTED) if isinstance(answers.get(REJECTED), dict) else {}
+        count = previous.get("count", 0) + 1 if previous.get("field") == key else 1
+        store.save_draft(conversation_id, draft.procedure_id, {**answers, REJECTED: {"field": key, "count": count}},
+                         form_id=draft.form_id, current_field=draft.current_field, message_id=mid)
+        if count >= HANDOVER_AFTER_REJECTIONS:
+            dispatcher.utter_message(text=f"{message}\nCó vẻ trường hợp của bạn nằm ngoài những gì tờ khai này xử lý "
+                                          "được. Mình chuyển bạn đến tư vấn viên; hồ sơ nháp của bạn vẫn được giữ.")
+            signal_handover(dispatcher, tracker, self.catalogue, "dossier")
+            return [SlotSet(ACTIVE, True)]
+        buttons = [HUMAN_BUTTON] if count >= 2 else []
+        dispatcher.utter_message(text=f"{message}\nBạn nhập lại giúp mình nhé.", buttons=buttons)
+        return [SlotSet(ACTIVE, True)]
 
     @staticmethod
     def _is_question(tracker: Tracker, folded: str) -> bool:

@@ -10,8 +10,15 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
 from actions.base import (
-    PROCEDURE, BaseAction, latest_intent, latest_text, mentioned_procedures, popular_procedures, procedure_slot,
+    PROCEDURE,
+    BaseAction,
+    latest_intent,
+    latest_text,
+    mentioned_procedures,
+    popular_procedures,
+    procedure_slot,
 )
+from actions.handoff import HUMAN_BUTTON, consecutive_fallbacks, signal_handover
 
 ASK_INTENTS = set(replies.ANSWERS)
 # Full-text score above which a follow-up without a named procedure is taken to point
@@ -20,7 +27,8 @@ OTHER_TOPIC_SCORE = 0.9
 
 
 def _ask_which(dispatcher: CollectingDispatcher, candidates: list, intent: str, text: str) -> None:
-    dispatcher.utter_message(text=text, buttons=replies.procedure_buttons(candidates, intent))
+    """A clarifying question: the likely procedures, and a person if none is right."""
+    dispatcher.utter_message(text=text, buttons=replies.procedure_buttons(candidates, intent) + [HUMAN_BUTTON])
 
 
 class ActionAnswerProcedure(BaseAction):
@@ -110,6 +118,10 @@ class ActionClarify(BaseAction):
         return "action_clarify"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        if consecutive_fallbacks(tracker) >= 2:   # twice not understood: a person takes over
+            dispatcher.utter_message(text="Xin lỗi, mình vẫn chưa hiểu ý bạn. Mình chuyển bạn đến tư vấn viên nhé.")
+            signal_handover(dispatcher, tracker, self.catalogue, "not_understood")
+            return []
         mention = mentioned_procedures(tracker, self.catalogue)
         guess = self._likely_question(tracker)
         if len(mention.ids) == 1:
@@ -127,6 +139,7 @@ class ActionClarify(BaseAction):
         dispatcher.utter_message(response="utter_default")
         buttons = replies.procedure_buttons(popular_procedures(self.catalogue))
         buttons.append(replies.button("Thủ tục khác", "show_procedures"))
+        buttons.append(HUMAN_BUTTON)
         dispatcher.utter_message(text="Hoặc chọn thủ tục bạn cần:", buttons=buttons)
         return []
 

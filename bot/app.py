@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hmac
 import html
 import json
@@ -82,7 +83,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import auth, staff
+from bot import auth, clock, console, staff
 from bot import settings as settings_module
 from bot.channel_hub import ChannelHub
 from bot.conversations import (
@@ -94,11 +95,15 @@ from bot.conversations import (
 )
 from bot.dossiers import (
     DossierNotFound,
+    DossierStore,
     ExpiredToken,
     InvalidToken,
     InvalidTransition,
     check_pdf_token,
 )
+from bot.handover.desk import Desk
+from bot.handover.officehours import OfficeHours
+from bot.handover.store import HandoverStore
 from bot.httpjson import BadJson, is_json, json_body
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
@@ -140,6 +145,7 @@ EVENTS_BATCH = 200
 MESSAGE_KEYS = ("id", "direction", "text", "buttons", "created_at")
 RETRY_EVERY = 30.0
 PURGE_EVERY = 24 * 3600.0
+DESK_EVERY = 5.0
 STAFF_OFF = "Chưa cấu hình STAFF_API_TOKEN: API cho cán bộ đang tắt."
 STAFF_DENIED = "Thiếu hoặc sai mã truy cập. Gửi kèm tiêu đề “Authorization: Bearer <STAFF_API_TOKEN>”."
 MAX_ACTOR_CHARS, MAX_NOTE_CHARS = 100, 1000
@@ -398,6 +404,7 @@ class AppMessageStore(MessageStore):
         message_id = super().add(conversation_id, *args, **kwargs)
         if self.wakeups is not None:
             self.wakeups.notify(conversation_id)
+            self.wakeups.notify(console.CONSOLE_KEY)   # the volunteer console's stream looks too
         return message_id
 
 
@@ -706,10 +713,28 @@ def _purge_drafts(config: settings_module.Settings) -> None:
         log.exception("purging old drafts failed")
 
 
-async def _purge_loop(config: settings_module.Settings) -> None:
+async def _purge_loop(config: settings_module.Settings, handovers: HandoverStore) -> None:
     while True:
         await asyncio.sleep(PURGE_EVERY)
         await run_in_threadpool(_purge_drafts, config)
+        await run_in_threadpool(_purge_handovers, config, handovers)
+
+
+def _purge_handovers(config: settings_module.Settings, handovers: HandoverStore) -> None:
+    try:
+        handovers.purge(clock.utcnow() - dt.timedelta(days=config.draft_retention_days))
+    except Exception:  # noqa: BLE001 — housekeeping must not stop the app
+        log.exception("purging old handovers failed")
+
+
+async def _desk_loop(desk: Desk) -> None:
+    """Claim time-outs, vanished consoles and queue places, every DESK_EVERY seconds."""
+    while True:
+        await asyncio.sleep(DESK_EVERY)
+        try:
+            await run_in_threadpool(desk.tick)
+        except Exception as error:  # noqa: BLE001 — logged; the next round goes on
+            log.error("handover housekeeping failed: %s", type(error).__name__)
 
 
 def create_app(config: settings_module.Settings | None = None) -> Starlette:
@@ -727,20 +752,33 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         app.state.rasa = RasaClient(config.rasa_url, timeout=config.rasa_timeout, token=config.rasa_token,
                                     actions_health_url=config.actions_health_url)
         app.state.hub = ChannelHub(config, app.state.store)
+        app.state.handovers = HandoverStore(config.app_db)
+        wakeups = app.state.wakeups
+        app.state.desk = desk = Desk(
+            app.state.handovers, app.state.store, app.state.rasa, app.state.hub.delivery, app.state.auth.accounts,
+            OfficeHours.parse(config.office_hours), claim_timeout=config.handover_claim_timeout_minutes * 60,
+            notify=lambda: wakeups.notify(console.CONSOLE_KEY), dossiers=DossierStore(config.app_db))
+        app.state.auth.on_login.append(desk.logged_in)
+        app.state.auth.on_logout.append(desk.logged_out)
         app.state.router = Router(app.state.store, app.state.rasa, max_chars=config.max_message_chars,
-                                  max_attempts=config.max_attempts, delivery=app.state.hub.delivery)
+                                  max_attempts=config.max_attempts, delivery=app.state.hub.delivery, desk=desk)
         await app.state.hub.start(app.state.router)
         _purge_drafts(config)
-        tasks = [asyncio.create_task(_retry_loop(app.state.router)), asyncio.create_task(_purge_loop(config))]
+        _purge_handovers(config, app.state.handovers)
+        tasks = [asyncio.create_task(_retry_loop(app.state.router)),
+                 asyncio.create_task(_purge_loop(config, app.state.handovers)),
+                 asyncio.create_task(_desk_loop(desk))]
         yield
         for task in tasks:
             task.cancel()
         await app.state.hub.stop()
         await app.state.rasa.aclose()
+        app.state.handovers.close()
 
     return Starlette(
         routes=[
             *auth.routes(),
+            *console.routes(),
             Route("/", index),
             Route("/widget.js", widget_js),
             Route("/api/conversations", create_conversation, methods=["POST"]),

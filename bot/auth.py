@@ -40,7 +40,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -84,6 +85,10 @@ class Auth:
 
     accounts: AccountStore
     secure_cookie: bool
+    # Called (in the thread pool) after a login with (username, role) and after a logout with
+    # (username,): the volunteer console marks presence and returns a leaver's chats to the queue.
+    on_login: list[Callable[[str, str], None]] = field(default_factory=list)
+    on_logout: list[Callable[[str], None]] = field(default_factory=list)
 
 
 def install(app_state, config, accounts: AccountStore | None = None) -> Auth:
@@ -210,6 +215,8 @@ async def login(request: Request) -> Response:
         await run_in_threadpool(auth.accounts.end_session, previous)
     token, csrf_token = await run_in_threadpool(auth.accounts.create_session, account)
     log.info("login of %s (%s)", account.username, account.role)
+    for hook in auth.on_login:
+        await run_in_threadpool(hook, account.username, account.role)
     response = JSONResponse(_me(account, csrf_token), headers=NO_STORE)
     _set_cookie(response, auth, token)
     return response
@@ -218,13 +225,15 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     auth = _auth(request)
     try:
-        await require(request, csrf=True)
+        session = await require(request, csrf=True)
     except Denied as denied:
         response = denied.response()
         if denied.status_code == 401:
             _clear_cookie(response, auth)   # a stale cookie: nothing to end, forget it
         return response
     await run_in_threadpool(auth.accounts.end_session, request.cookies.get(COOKIE), _client(request))
+    for hook in auth.on_logout:
+        await run_in_threadpool(hook, session.username)
     response = JSONResponse({"ok": True, "message": LOGGED_OUT}, headers=NO_STORE)
     _clear_cookie(response, auth)
     return response

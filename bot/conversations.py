@@ -23,6 +23,14 @@ answer it already applied.
 Replies are stored in the history with ID and phone numbers masked (the confirmation
 summary included) and handed to ``bot.delivery.Delivery`` as they are, for the platform
 channels' outbox.
+
+Handover (``bot.handover.desk``): an action asks for a person with a ``custom`` reply
+``{"handover": {"reason", "procedure"}}`` (the citizen asked, or the bot did not understand
+twice, or a dossier step it cannot do); a citizen who sends the same question twice in a row is
+handed over too. The desk's answer (place in the queue, or the call-back offer) replaces the
+marker. While a volunteer has the chat, messages are stored and recorded in Rasa's paused tracker
+but nothing answers automatically; the desk's own steps (call-back number and question, the rating
+after a closed chat) are answered without Rasa.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from bot.dossiers.masking import mask_numbers
 from bot.rasa_client import RasaClient, RasaError, RasaUnavailable
 from bot.store import MessageStore
 from bot.textinput import normalise_input
+from bot.vntext import fold
 from channels.base import payload_key as key_of
 
 log = logging.getLogger(__name__)
@@ -61,6 +70,11 @@ MAX_PAYLOAD_CHARS = 500
 # Payloads any client may send without the bot offering them first: they carry no entities.
 ALWAYS_ALLOWED = {"/greet"}
 MAX_TITLE_CHARS = 200
+NO_DESK = ("Hiện chưa có tình nguyện viên trực tuyến qua kênh chat này. Bạn có thể đến bộ phận một cửa UBND xã/phường "
+           "hoặc Trung tâm Phục vụ hành chính công nơi cư trú, tổ tư vấn của Đoàn Thanh niên sẽ hỗ trợ trực tiếp. "
+           "Trong lúc đó mình vẫn có thể trả lời các câu hỏi về thủ tục.")
+REPEAT_MIN_CHARS = 10           # "có", "ok", "1" repeated are not a question asked twice
+REPEAT_WITHIN = timedelta(minutes=30)
 
 
 class InvalidConversation(ValueError):
@@ -88,12 +102,13 @@ class Turn:
 
 class Router:
     def __init__(self, store: MessageStore, rasa: RasaClient, max_chars: int = 2000, max_attempts: int = 3,
-                 delivery: Delivery | None = None):
+                 delivery: Delivery | None = None, desk=None):
         self.store = store
         self.rasa = rasa
         self.max_chars = max_chars
         self.max_attempts = max(1, max_attempts)
         self.delivery = delivery or Delivery(None)
+        self.desk = desk      # bot.handover.desk.Desk, or None (no volunteer console)
 
     async def handle(self, conversation_id: str, text: str | None = None, payload: str | None = None,
                      title: str | None = None, channel: str = "web", payload_key: str | None = None) -> Turn:
@@ -122,13 +137,65 @@ class Router:
             return Turn(shown, self._reply(conversation_id, [{"text": local, "buttons": []}], channel))
         message = payload or text
         self.delivery.citizen_wrote(conversation_id, channel)
+        if self.desk is not None:
+            try:
+                intercepted = self.desk.intercept(conversation_id, channel, text, payload)
+                handover = None if intercepted is not None else self.desk.claimed(conversation_id)
+            except sqlite3.Error as error:
+                return self._not_saved(shown, error)
+            if intercepted is not None:
+                try:
+                    self.store.add(conversation_id, "in", shown, channel=channel, payload=payload)
+                except sqlite3.Error as error:
+                    return self._not_saved(shown, error)
+                return Turn(shown, self._reply(conversation_id, intercepted, channel))
+            if handover is not None:
+                try:
+                    message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload)
+                except sqlite3.Error as error:
+                    return self._not_saved(shown, error)
+                await self.desk.during_handover(handover, message_id, message, channel)
+                return Turn(shown, [])
+        repeated = payload is None and self._repeated(conversation_id, shown)
         try:
             message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload,
                                         status="pending", pending_text=None if payload else text)
         except sqlite3.Error as error:
             return self._not_saved(shown, error)
-        replies = await self._ask_rasa(conversation_id, message_id, message, channel)
+        replies = await self._ask_rasa(conversation_id, message_id, message, channel, repeated)
         return Turn(shown, replies)
+
+    def _repeated(self, conversation_id: str, shown: str) -> bool:
+        """Whether the citizen sends the same question as their previous message (not long ago)."""
+        folded = fold(shown).strip(" ?.!")
+        if len(folded) < REPEAT_MIN_CHARS:
+            return False
+        previous = self.store.last_inbound(conversation_id)
+        if previous is None or fold(previous["text"]).strip(" ?.!") != folded:
+            return False
+        return datetime.now(timezone.utc) - datetime.fromisoformat(previous["created_at"]) <= REPEAT_WITHIN
+
+    def _handover(self, conversation_id: str, channel: str, replies: list[dict], repeated: bool = False) -> list[dict]:
+        """Replace an action's handover marker (or add, for a repeated question) the desk's answer."""
+        signals = [r["custom"]["handover"] for r in replies
+                   if isinstance(r.get("custom"), dict) and isinstance(r["custom"].get("handover"), dict)]
+        shown = [r for r in replies if r.get("text") or r.get("buttons")]
+        shown = [{"text": r["text"], "buttons": r["buttons"]} for r in shown]
+        if not signals and repeated and self.desk is not None and self.desk.store.open_for(conversation_id) is None:
+            signals = [{"reason": "repeated"}]
+        if not signals:
+            return shown
+        signal = signals[0]
+        if self.desk is None:
+            return shown + [{"text": NO_DESK, "buttons": []}]
+        procedure = signal.get("procedure") if isinstance(signal.get("procedure"), str) else None
+        reason = signal.get("reason") if signal.get("reason") in ("asked", "not_understood", "repeated",
+                                                                   "dossier") else "asked"
+        try:
+            return shown + self.desk.request(conversation_id, channel, reason, procedure)
+        except sqlite3.Error as error:
+            log.error("handover not queued: %s", type(error).__name__)
+            return shown + [{"text": NO_DESK, "buttons": []}]
 
     async def notice(self, conversation_id: str, channel: str, text: str) -> Turn:
         """Answer a platform event the bot does not read (a sticker, a photo) with ``text``."""
@@ -176,14 +243,15 @@ class Router:
         log.error("message not stored: %s", type(error).__name__)
         return Turn(shown, [{"text": NOT_SAVED, "buttons": []}])
 
-    async def _ask_rasa(self, conversation_id: str, message_id: int, message: str, channel: str) -> list[dict]:
+    async def _ask_rasa(self, conversation_id: str, message_id: int, message: str, channel: str,
+                        repeated: bool = False) -> list[dict]:
         try:
             replies = await self.rasa.send(conversation_id, message, {"channel": channel, "message_id": message_id})
         except RasaError as error:
             notice = self._failed_turn(message_id, error)
             return self._reply(conversation_id, [{"text": notice, "buttons": []}], channel)
         self.store.set_status(message_id, "ok")
-        return self._reply(conversation_id, replies, channel)
+        return self._reply(conversation_id, self._handover(conversation_id, channel, replies, repeated), channel)
 
     def _failed_turn(self, message_id: int, error: RasaError) -> str:
         """Record a failed attempt; the text to tell the citizen."""
@@ -219,6 +287,11 @@ class Router:
         for message in self.store.pending(before=cutoff):
             conversation_id, channel = message["conversation_id"], message["channel"]
             text = message["payload"] or message["pending_text"] or message["text"]
+            handover = self.desk.claimed(conversation_id) if self.desk is not None else None
+            if handover is not None:   # a volunteer took the chat meanwhile: record it, answer nothing
+                await self.desk.during_handover(handover, message["id"], text, channel)
+                self.store.set_status(message["id"], "ok")
+                continue
             try:
                 replies = await self.rasa.send(conversation_id, text, {"channel": channel, "message_id": message["id"]})
             except RasaError as error:
@@ -229,6 +302,6 @@ class Router:
                     break
                 continue
             self.store.set_status(message["id"], "ok")
-            self._reply(conversation_id, replies, channel)
+            self._reply(conversation_id, self._handover(conversation_id, channel, replies), channel)
             done += 1
         return done

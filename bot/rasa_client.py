@@ -11,9 +11,19 @@ Two kinds of failure are told apart, because they call for different handling:
 
 Every request carries ``Authorization: Bearer <RASA_TOKEN>``: the REST channel refuses
 requests without it (see ``bot/rasa_channel.py``).
+
+While a volunteer has a chat (``bot/handover``), the conversation's tracker is paused through
+Rasa's conversation API (``append_events`` with ``{"event": "pause"}``): ``record`` then sends the
+citizen's messages through the same REST channel, Rasa logs them (intent, entities, slots) and
+predicts no action, so the bot's context is whole when the tracker is resumed.
+
+A reply may carry ``custom`` (an action's ``json_message``), e.g. ``{"handover": {"reason": …}}``:
+the Router acts on it and never shows it.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import httpx
 
@@ -47,6 +57,9 @@ class RasaClient:
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers=headers,
                                          limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
         self._actions_health_url = actions_health_url
+        # Rasa's HTTP API (the conversation routes) takes its --auth-token as the ``token`` query
+        # parameter, not as a header; it is only ever sent to Rasa on the loopback address.
+        self._api_params = {"token": token} if token else {}
 
     async def send(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
         """Send one message; return the bot's replies as ``{"text", "buttons"}`` dicts.
@@ -70,10 +83,52 @@ class RasaClient:
             raise await self._failure("answer is not JSON") from None
         if not isinstance(data, list):
             raise await self._failure("unexpected answer")
-        replies = [_reply(item) for item in data if isinstance(item, dict) and (item.get("text") or item.get("buttons"))]
+        replies = [_reply(item) for item in data if isinstance(item, dict)
+                   and (item.get("text") or item.get("buttons") or isinstance(item.get("custom"), dict))]
         if not replies:  # every turn of ours answers; none means an action failed inside Rasa
             raise await self._failure("no reply")
         return replies
+
+    async def record(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
+        """Send a message to a paused conversation: Rasa logs it and (normally) answers nothing.
+
+        Returns whatever Rasa answered (the caller ignores it); raises ``RasaUnavailable`` when the
+        message could not be logged.
+        """
+        body = {"sender": sender, "message": message, "metadata": metadata or {}}
+        try:
+            response = await self._client.post("/webhooks/rest/webhook", json=body)
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code >= 400:
+            raise RasaUnavailable(f"HTTP {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError:
+            return []
+        return [_reply(item) for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+    async def append_events(self, sender: str, events: list[dict]) -> None:
+        """Append events (``pause``, ``resume``, ``bot``, ``action``) to a conversation's tracker."""
+        try:
+            response = await self._client.post(f"/conversations/{quote(sender, safe='')}/tracker/events",
+                                               params={"include_events": "NONE", **self._api_params}, json=events)
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code >= 400:
+            raise RasaUnavailable(f"HTTP {response.status_code}")
+
+    async def tracker(self, sender: str) -> dict:
+        """The conversation's tracker (slots, latest message, events since the last restart)."""
+        try:
+            response = await self._client.get(f"/conversations/{quote(sender, safe='')}/tracker",
+                                              params={"include_events": "AFTER_RESTART", **self._api_params})
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code >= 400:
+            raise RasaUnavailable(f"HTTP {response.status_code}")
+        data = response.json()
+        return data if isinstance(data, dict) else {}
 
     async def _failure(self, reason: str) -> RasaError:
         """``TurnFailed``, unless the action server is down (then every turn fails: an outage)."""
@@ -106,4 +161,7 @@ def _reply(item: dict) -> dict:
     text = item.get("text") if isinstance(item.get("text"), str) else ""
     buttons = [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
                for b in item.get("buttons") or [] if isinstance(b, dict)]
-    return {"text": text, "buttons": buttons}
+    reply = {"text": text, "buttons": buttons}
+    if isinstance(item.get("custom"), dict):
+        reply["custom"] = item["custom"]
+    return reply

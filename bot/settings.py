@@ -36,6 +36,8 @@
 | TELEGRAM_WEBHOOK_SECRET | (unset: Telegram off in webhook mode) | secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -) |
 | TELEGRAM_API_URL | https://api.telegram.org | Bot API base URL (methods at {url}/bot<token>/<method>) |
 | TELEGRAM_MODE | webhook | `webhook` (production) or `polling` (development, no public URL needed) |
+| OFFICE_HOURS | T2-T6 07:30-11:30,13:30-17:00 | when volunteers take chats (Vietnam time; `;` between groups, e.g. `T2-T6 07:30-17:00; T7 07:30-11:30`; public holidays closed), or `always` |
+| HANDOVER_CLAIM_TIMEOUT_MINUTES | 10 | a claimed chat whose citizen waits this long for the volunteer's answer goes back to the queue |
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class Settings:
     telegram_api_url: str = "https://api.telegram.org"
     telegram_mode: str = "webhook"
     widget_origins: tuple[str, ...] = ()
+    office_hours: str = "T2-T6 07:30-11:30,13:30-17:00"
+    handover_claim_timeout_minutes: float = 10
 
     @property
     def rasa_url(self) -> str:
@@ -221,4 +225,6 @@ def load() -> Settings:
         telegram_api_url=os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         telegram_mode=os.environ.get("TELEGRAM_MODE", "webhook"),
         widget_origins=tuple(os.environ.get("WIDGET_ORIGINS", "").split()),
+        office_hours=os.environ.get("OFFICE_HOURS", "T2-T6 07:30-11:30,13:30-17:00"),
+        handover_claim_timeout_minutes=_float("HANDOVER_CLAIM_TIMEOUT_MINUTES", 10),
     )

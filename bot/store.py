@@ -36,6 +36,7 @@ ADDED_COLUMNS = [
     ("attempts", "INTEGER NOT NULL DEFAULT 0"),
     ("pending_text", "TEXT"),
     ("error", "TEXT"),
+    ("author", "TEXT"),   # who wrote an outgoing message: NULL the bot, else the volunteer's username
 ]
 INDEXES = """
 CREATE INDEX IF NOT EXISTS messages_status ON messages (status, id);
@@ -68,14 +69,16 @@ class MessageStore:
 
     def add(self, conversation_id: str, direction: str, text: str, *, channel: str = "web",
             payload: str | None = None, buttons: list | None = None, status: str = "ok",
-            pending_text: str | None = None) -> int:
-        """Store one message; ``pending_text`` (the text as typed) only for a message still to send."""
+            pending_text: str | None = None, author: str | None = None) -> int:
+        """Store one message; ``pending_text`` (the text as typed) only for a message still to send;
+        ``author`` the volunteer who wrote an outgoing message (None: the bot)."""
         with self._lock:
             cursor = self._db.execute(
                 "INSERT INTO messages (conversation_id, channel, direction, text, payload, buttons, status,"
-                " created_at, pending_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, pending_text, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, channel, direction, text, payload,
-                 json.dumps(buttons, ensure_ascii=False) if buttons else None, status, now_iso(), pending_text),
+                 json.dumps(buttons, ensure_ascii=False) if buttons else None, status, now_iso(), pending_text,
+                 author),
             )
             return cursor.lastrowid
 
@@ -115,6 +118,13 @@ class MessageStore:
             if row["buttons"]:
                 return [b for b in json.loads(row["buttons"]) if isinstance(b, dict)]
         return []
+
+    def last_inbound(self, conversation_id: str) -> dict | None:
+        """The citizen's latest message in this conversation (masked text and time), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT text, created_at FROM messages WHERE conversation_id = ? AND direction = 'in'"
+                                   " ORDER BY id DESC LIMIT 1", (conversation_id,)).fetchone()
+        return dict(row) if row else None
 
     def last_inbound_at(self, conversation_id: str) -> datetime | None:
         """When the citizen last wrote in this conversation."""
@@ -204,4 +214,5 @@ def _row(row: sqlite3.Row) -> dict:
         "buttons": json.loads(row["buttons"]) if row["buttons"] else [],
         "status": row["status"],
         "created_at": row["created_at"],
+        "author": row["author"],
     }

@@ -59,7 +59,9 @@ async def test_no_procedure_known_asks_which_with_buttons(domain):
     tracker = make_tracker("ask_papers", "cần giấy tờ gì")
     messages, events = await run(ActionAnswerProcedure(), tracker, domain)
     assert messages[0]["text"] == "Bạn hỏi về thủ tục nào?"
-    assert all(b["payload"].startswith("/ask_papers{") for b in messages[0]["buttons"])
+    *procedures, person = messages[0]["buttons"]
+    assert procedures and all(b["payload"].startswith("/ask_papers{") for b in procedures)
+    assert person == {"title": "Gặp tư vấn viên", "payload": "/request_human"}   # when none is right
     assert events == []
 
 
@@ -69,7 +71,8 @@ async def test_two_procedures_named_asks_which(domain):
     messages, _ = await run(ActionAnswerProcedure(), tracker, domain)
     assert "thủ tục nào" in messages[0]["text"]
     assert [b["payload"] for b in messages[0]["buttons"]] == ['/ask_fee{"procedure":"ho-chieu"}',
-                                                              '/ask_fee{"procedure":"can-cuoc"}']
+                                                              '/ask_fee{"procedure":"can-cuoc"}',
+                                                              "/request_human"]
 
 
 async def test_procedure_we_do_not_have_is_said_plainly(domain):
