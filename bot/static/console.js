@@ -34,6 +34,7 @@
   var VN_OFFSET_MS = 7 * 3600 * 1000;  // Vietnam: UTC+7 all year
   var LAST_MESSAGE_CHARS = 140;
   var MAX_SUGGESTIONS = 8;
+  var CANNED_CODE = /^[a-z0-9][a-z0-9_-]{0,31}$/;   // the server's rule (bot/console.py)
   var LIST_TABS = ["waiting", "mine", "callback", "closed"];
   var EDITOR_ROLES = { supervisor: true, admin: true };
   // Intent payloads ("/greet", "/ask_fee{...}") the web chat sends for buttons: not shown.
@@ -54,7 +55,7 @@
     cannedSaved: "Đã lưu mẫu câu #{code}.",
     cannedDeleted: "Đã xoá mẫu câu #{code}.",
     cannedMissing: "Bạn nhập mã và nội dung mẫu câu.",
-    cannedBadCode: "Mã mẫu câu không được có dấu cách.",
+    cannedBadCode: "Mã mẫu câu chỉ gồm chữ thường không dấu, số, gạch ngang (tối đa 32 ký tự).",
     reasonMissing: "Bạn nhập lý do kết thúc.",
     assignMissing: "Bạn chọn người nhận.",
     noVolunteers: "Chưa có tình nguyện viên nào để giao.",
@@ -1086,6 +1087,7 @@
       var cb = c.callback;
       addFact("Gọi lại", [cb.phone, cb.question].filter(Boolean).join(" — "));
     }
+    if (c.state === "closed" && c.close_reason) addFact("Lý do kết thúc", c.close_reason);
     if (c.rating && c.rating.score) {
       addFact("Đánh giá", c.rating.score + "/5" + (c.rating.comment ? " — " + c.rating.comment : ""));
     }
@@ -1172,8 +1174,8 @@
       .catch(function (error) {
         if (session !== state.session) return;
         if (what === "claim" && error.status === 409) {
-          var who = error.data.assigned_name || error.data.assigned_to;
-          showError(who ? format(TEXT.claimedBy, { who: error.data.assigned_to || who }) : error.userMessage || TEXT.generic);
+          var who = error.data.assigned_to || error.data.assigned_name;
+          showError(who ? format(TEXT.claimedBy, { who: who }) : error.userMessage || TEXT.generic);
         } else {
           handleError(error);
         }
@@ -1551,13 +1553,13 @@
 
   function saveCanned(event) {
     event.preventDefault();
-    var code = dom.cannedCode.value.trim().replace(/^#+/, "");
+    var code = dom.cannedCode.value.trim().replace(/^#+/, "").toLowerCase();
     var text = dom.cannedText.value.trim();
     if (!code || !text) {
       showError(TEXT.cannedMissing);
       return;
     }
-    if (/\s/.test(code)) {
+    if (!CANNED_CODE.test(code)) {
       showError(TEXT.cannedBadCode);
       dom.cannedCode.focus();
       return;
@@ -1599,6 +1601,7 @@
     options = options || {};
     var session = state.session;
     var days = dom.figuresDays.value || "7";
+    dom.figuresCsv.href = API + "/figures?days=" + encodeURIComponent(days) + "&format=csv";
     return api("GET", API + "/figures?days=" + encodeURIComponent(days))
       .then(guard(session, renderFigures))
       .catch(function (error) {
@@ -1825,8 +1828,14 @@
     }
     return function (chunk) {
       buffer += chunk;
+      // A "\r" at the end may be the first half of "\r\n": keep it for the next chunk.
+      var held = "";
+      if (buffer.charAt(buffer.length - 1) === "\r") {
+        held = "\r";
+        buffer = buffer.slice(0, -1);
+      }
       var lines = buffer.split(/\r\n|\r|\n/);
-      buffer = lines.pop();
+      buffer = lines.pop() + held;
       lines.forEach(line);
     };
   }
@@ -1989,6 +1998,7 @@
     dom.figuresDays = document.getElementById("figures-days");
     dom.figuresBody = document.getElementById("figures-body");
     dom.figuresCallbacks = document.getElementById("figures-callbacks");
+    dom.figuresCsv = document.getElementById("figures-csv");
     dom.cannedPanel = document.getElementById("canned-panel");
     dom.cannedForm = document.getElementById("canned-form");
     dom.cannedCode = document.getElementById("canned-code");
