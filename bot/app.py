@@ -13,7 +13,7 @@ Routes:
   citizen's message as stored, long numbers masked), plus ``"messages"`` (the stored messages with
   an id above ``after_id``, this turn included) when ``after_id`` was sent.
 - ``GET /api/conversations/{id}/messages[?after=ISO | ?after_id=N]`` → ``{"messages": [{"id",
-  "direction", "text", "buttons", "created_at"}]}``.
+  "direction", "sender", "text", "buttons", "created_at"}]}`` (``sender``: citizen, bot or volunteer).
 - ``GET /api/conversations/{id}/events`` server-sent events: every stored message of the
   conversation as one ``message`` event (``id:`` the message id, ``data:`` the JSON above), from
   after ``Last-Event-ID`` (or ``?after_id=``; from the start without either), then each new one as it
@@ -425,7 +425,11 @@ async def widget_js(request: Request) -> Response:
 
 
 def _public(message: dict) -> dict:
-    return {key: message[key] for key in MESSAGE_KEYS}
+    """A stored message as the citizen's page gets it; ``sender`` says who wrote it (a volunteer's
+    username is never shown to the citizen)."""
+    public = {key: message[key] for key in MESSAGE_KEYS}
+    public["sender"] = "citizen" if message["direction"] == "in" else ("volunteer" if message.get("author") else "bot")
+    return public
 
 
 def _forbidden() -> JSONResponse:

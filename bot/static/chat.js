@@ -5,7 +5,8 @@
  * header X-Conversation-Token; the id and token come from the server and stay in localStorage):
  *   POST /api/conversations                        -> {conversation_id, token}
  *   POST /api/messages {..., after_id}             -> {replies, message, messages: [{id, ...}]}
- *   GET  /api/conversations/{id}/messages[?after_id] -> {messages: [{id, direction, text, buttons, created_at}]}
+ *   GET  /api/conversations/{id}/messages[?after_id] -> {messages: [{id, direction, sender, text, buttons, created_at}]}
+ *        (sender: "citizen", "bot" or "volunteer" — a person of the ward's support team answering)
  *   GET  /api/conversations/{id}/events            server-sent events, one per stored message,
  *                                                  read with fetch() (EventSource cannot send the
  *                                                  header); resumed with Last-Event-ID.
@@ -250,10 +251,11 @@
   function buildMessage(message) {
     var fromUser = message.direction === "in";
     var item = document.createElement("li");
-    item.className = "msg " + (fromUser ? "msg--user" : "msg--bot");
+    var fromVolunteer = !fromUser && message.sender === "volunteer";
+    item.className = "msg " + (fromUser ? "msg--user" : "msg--bot") + (fromVolunteer ? " msg--volunteer" : "");
     var label = document.createElement("span");
-    label.className = "visually-hidden";
-    label.textContent = fromUser ? "Bạn: " : "Trợ lý: ";
+    label.className = fromVolunteer ? "msg__from" : "visually-hidden";
+    label.textContent = fromUser ? "Bạn: " : (fromVolunteer ? "Tư vấn viên" : "Trợ lý: ");
     item.appendChild(label);
     if (message.text) {
       var bubble = document.createElement("div");
@@ -495,9 +497,11 @@
     }
     return function (chunk) {
       buffer += chunk;
+      // A lone "\r" at the end may be the first half of "\r\n": keep it for the next chunk.
+      var held = buffer.charAt(buffer.length - 1) === "\r" ? "\r" : "";
+      if (held) buffer = buffer.slice(0, -1);
       var lines = buffer.split(/\r\n|\r|\n/);
-      buffer = lines.pop();
-      // A lone "\r" at the end may be the first half of "\r\n": wait for the next chunk.
+      buffer = lines.pop() + held;
       lines.forEach(line);
     };
   }

@@ -677,7 +677,7 @@
       var mineToo = state.me && c.assigned_to === state.me.username;
       bottom.appendChild(el("span", "item__assigned", mineToo ? "Bạn đang hỗ trợ" : "Đang hỗ trợ: " + ownerName(c)));
     } else if (c.state === "closed") {
-      bottom.appendChild(el("span", "item__assigned", STATES.closed));
+      bottom.appendChild(el("span", "item__assigned", c.outcome === "released" ? "Đã trả lại cho bot" : STATES.closed));
     }
     if (c.last_message_at) bottom.appendChild(timeElement(c.last_message_at, "item__time"));
     if (bottom.childNodes.length) open.appendChild(bottom);
