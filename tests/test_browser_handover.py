@@ -15,8 +15,15 @@ from argon2 import PasswordHasher
 from playwright.sync_api import expect
 
 from bot.accounts import AccountStore
-from tests.test_browser import PHONE_VIEWPORT, REPLY_TIMEOUT_MS, browser  # noqa: F401  (the browser fixture)
-from tests.test_browser import bot_messages, message_box, new_bot_texts, wait_for_greeting
+from tests.test_browser import (  # noqa: F401  (the browser fixture)
+    PHONE_VIEWPORT,
+    REPLY_TIMEOUT_MS,
+    bot_messages,
+    browser,
+    message_box,
+    new_bot_texts,
+    wait_for_greeting,
+)
 
 pytestmark = pytest.mark.stack
 
