@@ -461,3 +461,26 @@ def test_wait_estimate_uses_the_queue_and_the_volunteers_online():
     desk.store, desk.presence_timeout = Store(), 90
     assert desk.wait_minutes(3) == 15     # 3 chats × 10 min / 2 volunteers
     assert desk.wait_minutes(1) == 5
+
+
+def test_old_handovers_notes_callbacks_and_events_are_purged(tmp_path):
+    import datetime as dt
+
+    from bot.handover.store import HandoverStore
+    from bot.store import MessageStore
+
+    MessageStore(tmp_path / "bot.db")
+    now = [dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)]
+    store = HandoverStore(tmp_path / "bot.db", clock=lambda: now[0])
+    handover, _ = store.request("web-old", "web", "asked")
+    store.claim("web-old", "lan.nguyen", TEAM)
+    store.add_note("web-old", "lan.nguyen", "ghi chú", handover.id)
+    store.end(handover.id, "closed", "lan.nguyen")
+    store.add_callback("web-old", "web", "câu hỏi", "0912345678", None)
+    now[0] = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    recent, _ = store.request("web-new", "web", "asked")
+    assert store.purge(dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc)) == 1
+    assert store.latest_for("web-old") is None and store.notes("web-old") == []
+    assert store.callbacks("open") == []
+    assert [e["conversation_id"] for e in store.events()] == ["web-new"]
+    assert store.open_for("web-new").id == recent.id

@@ -621,7 +621,8 @@ class HandoverStore:
     # --- retention -------------------------------------------------------------------------------
 
     def purge(self, older_than: dt.datetime) -> int:
-        """Delete ended handovers, their notes and done call-backs older than ``older_than``."""
+        """Delete ended handovers, notes, call-backs and events older than ``older_than`` (the
+        retention period: figures reach back that far at most)."""
         cutoff = _iso(older_than)
         with self._lock, self._db:
             removed = self._db.execute("DELETE FROM handovers WHERE state = 'closed' AND ended_at < ?",
@@ -629,4 +630,5 @@ class HandoverStore:
             self._db.execute("DELETE FROM handover_notes WHERE created_at < ?", (cutoff,))
             self._db.execute("DELETE FROM callbacks WHERE created_at < ?", (cutoff,))
             self._db.execute("DELETE FROM callback_drafts WHERE created_at < ?", (cutoff,))
+            self._db.execute("DELETE FROM handover_events WHERE at < ?", (cutoff,))
         return removed
