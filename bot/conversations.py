@@ -168,8 +168,9 @@ class Router:
     def _repeated(self, conversation_id: str, shown: str) -> bool:
         """Whether the citizen sends the same question as their previous message (not long ago)."""
         folded = fold(shown).strip(" ?.!")
-        if len(folded) < REPEAT_MIN_CHARS:
-            return False
+        digits = sum(ch.isdigit() for ch in folded)
+        if len(folded) < REPEAT_MIN_CHARS or len(folded.split()) < 3 or digits > 0.3 * len(folded):
+            return False   # "có", a date or a number typed again into a form is not a question asked twice
         previous = self.store.last_inbound(conversation_id)
         if previous is None or fold(previous["text"]).strip(" ?.!") != folded:
             return False

@@ -484,3 +484,10 @@ def test_old_handovers_notes_callbacks_and_events_are_purged(tmp_path):
     assert store.callbacks("open") == []
     assert [e["conversation_id"] for e in store.events()] == ["web-new"]
     assert store.open_for("web-new").id == recent.id
+
+
+def test_a_number_or_a_date_typed_twice_is_not_a_repeated_question(running, lan):
+    citizen = Citizen(running.url)
+    for text in ("12/13/2020", "12/13/2020", "0912 345 678", "0912 345 678", "có", "có"):
+        citizen.say(text)
+    assert lan.tab("waiting") == []
