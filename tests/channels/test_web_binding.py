@@ -201,5 +201,5 @@ def test_the_answer_to_a_send_carries_the_stored_messages_after_after_id(client,
                                                   "after_id": first["id"]}, headers=headers).json()
     assert [(m["direction"], m["text"]) for m in response["messages"]] == [
         ("out", "Hồ sơ HS-2026-000002 đã được tiếp nhận."), ("in", ""), ("out", EMPTY)]
-    assert all(m["id"] > first["id"] and set(m) == {"id", "direction", "text", "buttons", "created_at"}
+    assert all(m["id"] > first["id"] and set(m) == {"id", "direction", "sender", "text", "buttons", "created_at"}
                for m in response["messages"])

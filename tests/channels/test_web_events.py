@@ -69,7 +69,7 @@ def test_a_notification_another_process_stores_arrives_on_the_open_stream(config
     assert event["id"] == str(message_id) and event.get("event", "message") == "message"
     data = json.loads(event["data"])
     assert data["id"] == message_id and data["direction"] == "out" and data["text"] == NOTICE
-    assert set(data) == {"id", "direction", "text", "buttons", "created_at"}
+    assert set(data) == {"id", "direction", "sender", "text", "buttons", "created_at"}
 
 
 def test_resume_with_last_event_id_or_after_id_gets_only_newer_messages(config, http):
