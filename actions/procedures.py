@@ -24,6 +24,20 @@ ASK_INTENTS = set(replies.ANSWERS)
 # Full-text score above which a follow-up without a named procedure is taken to point
 # elsewhere ("đăng ký xe máy cần gì" right after a question about căn cước).
 OTHER_TOPIC_SCORE = 0.9
+# When the model hesitates between two of these for a named procedure, ask which one
+# ("Bạn muốn biết giấy tờ cần chuẩn bị hay cách nộp hồ sơ?") instead of answering either.
+CHOICE_PHRASES = {
+    "ask_papers": "giấy tờ cần chuẩn bị",
+    "ask_fee": "lệ phí",
+    "ask_duration": "thời gian giải quyết",
+    "ask_where": "nộp hồ sơ ở đâu",
+    "ask_how": "cách nộp hồ sơ",
+    "ask_procedure": "điều kiện và quy định chung",
+    "start_dossier": "tạo hồ sơ nháp ngay",
+}
+CHOICE_TITLES = {**replies.TOPICS, "ask_procedure": "Điều kiện, quy định", "start_dossier": "Tạo hồ sơ nháp"}
+# Largest confidence gap between the two best intents that still counts as hesitating.
+CHOICE_MAX_GAP = 0.25
 
 
 def _ask_which(dispatcher: CollectingDispatcher, candidates: list, intent: str, text: str) -> None:
@@ -126,6 +140,11 @@ class ActionClarify(BaseAction):
         guess = self._likely_question(tracker)
         if len(mention.ids) == 1:
             procedure = self.catalogue.get(mention.ids[0])
+            pair = self._two_likely_intents(tracker)
+            if pair is not None:
+                dispatcher.utter_message(text=self._choice_question(procedure.short_name, *pair),
+                                         buttons=[replies.button(CHOICE_TITLES[i], i, procedure.id) for i in pair])
+                return [SlotSet(PROCEDURE, procedure.id)]
             dispatcher.utter_message(text=f"Bạn muốn hỏi gì về {procedure.short_name}?",
                                      buttons=replies.topic_buttons(procedure))
             return [SlotSet(PROCEDURE, procedure.id)]
@@ -142,6 +161,29 @@ class ActionClarify(BaseAction):
         buttons.append(HUMAN_BUTTON)
         dispatcher.utter_message(text="Hoặc chọn thủ tục bạn cần:", buttons=buttons)
         return []
+
+    @staticmethod
+    def _choice_question(name: str, first: str, second: str) -> str:
+        """The question, e.g. "Về làm hộ chiếu, bạn muốn biết giấy tờ cần chuẩn bị hay cách nộp hồ sơ?"."""
+        def option(intent: str) -> str:
+            return f"muốn {CHOICE_PHRASES[intent]}" if intent == "start_dossier" else f"muốn biết {CHOICE_PHRASES[intent]}"
+        if "start_dossier" not in (first, second):
+            return f"Về {name}, bạn muốn biết {CHOICE_PHRASES[first]} hay {CHOICE_PHRASES[second]}?"
+        return f"Về {name}, bạn {option(first)} hay {option(second)}?"
+
+    @staticmethod
+    def _two_likely_intents(tracker: Tracker) -> tuple[str, str] | None:
+        """The two best-ranked intents when both are questions about a procedure (or starting
+        its dossier) and close in confidence; otherwise None."""
+        ranking = tracker.latest_message.get("intent_ranking") or []
+        ranked = [r for r in ranking if isinstance(r, dict) and r.get("name") not in ("nlu_fallback", None)][:2]
+        if len(ranked) < 2 or not all(r["name"] in CHOICE_PHRASES for r in ranked):
+            return None
+        confidences = [r.get("confidence") if isinstance(r.get("confidence"), (int, float)) else 0.0
+                       for r in ranked]
+        if confidences[0] - confidences[1] > CHOICE_MAX_GAP:
+            return None
+        return ranked[0]["name"], ranked[1]["name"]
 
     @staticmethod
     def _likely_question(tracker: Tracker) -> str:

@@ -1,7 +1,10 @@
 """``python -m bot bench``: NLU accuracy, dialogue-turn latency and throughput, memory.
 
-1. Intent and procedure accuracy on the held-out questions in tests/data/nlu_eval.yml
-   (never used for training), as written and with diacritics stripped.
+1. Intent and procedure accuracy on two held-out sets, never used for training, each as
+   written and with diacritics stripped: the project's own tests/data/nlu_eval.yml and the
+   independent tests/data/nlu_independent.yml (written apart from the training data, with
+   issue 9's patterns). Per intent precision/recall/F1, the most frequent confusions, the
+   share of out-of-scope questions recognised, and lost/expired documents taken as status.
 2. Time to render a prefilled form as PDF.
 3. Dialogue turns through the bot app's HTTP API with all three processes running,
    at 1 and 8 concurrent conversations of ``--turns`` turns: p50/p95 latency, turns/s;
@@ -16,6 +19,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +31,8 @@ from bot.settings import ROOT
 from bot.vntext import strip_diacritics
 
 EVAL_FILE = ROOT / "tests" / "data" / "nlu_eval.yml"
+INDEPENDENT_FILE = ROOT / "tests" / "data" / "nlu_independent.yml"
+EVAL_FILES = (EVAL_FILE, INDEPENDENT_FILE)
 CONVERSATION = [
     "chào bạn",
     "lam ho chieu can giay to gi",
@@ -61,11 +67,15 @@ def load_eval(path: Path = EVAL_FILE) -> list[dict]:
 
 
 def nlu_scores(parser, examples: list[dict]) -> dict:
-    """Accuracy of intent and procedure, as written and without diacritics."""
+    """Accuracy of intent and procedure, as written and without diacritics.
+
+    Each variant also keeps ``rows``: (expected intent, got intent, expected procedure, got
+    procedure, pattern, fallback) per example, for :func:`intent_report` and :func:`pattern_report`.
+    """
     scores = {}
     for variant, transform in (("có dấu (as written)", lambda t: t), ("không dấu (stripped)", strip_diacritics)):
         intents = procedures = 0
-        errors = []
+        errors, rows = [], []
         start = time.perf_counter()
         for example in examples:
             result = parser.parse(transform(example["text"]))
@@ -73,13 +83,56 @@ def nlu_scores(parser, examples: list[dict]) -> dict:
             procedure_ok = result["procedure"] == example.get("procedure")
             intents += intent_ok
             procedures += procedure_ok
+            rows.append((example["intent"], result["intent"], example.get("procedure"), result["procedure"],
+                         example.get("pattern"), bool(result.get("fallback"))))
             if not (intent_ok and procedure_ok):
                 errors.append((transform(example["text"]), example["intent"], result["intent"],
                                example.get("procedure"), result["procedure"]))
         elapsed = time.perf_counter() - start
         scores[variant] = {"intent": intents / len(examples), "procedure": procedures / len(examples),
-                           "ms_per_parse": 1000 * elapsed / len(examples), "errors": errors}
+                           "ms_per_parse": 1000 * elapsed / len(examples), "errors": errors, "rows": rows}
     return scores
+
+
+def intent_report(rows: list[tuple]) -> dict[str, dict]:
+    """Precision, recall, F1 and support per expected intent."""
+    report = {}
+    for intent in sorted({r[0] for r in rows}):
+        tp = sum(1 for r in rows if r[0] == intent and r[1] == intent)
+        predicted = sum(1 for r in rows if r[1] == intent)
+        support = sum(1 for r in rows if r[0] == intent)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        report[intent] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    return report
+
+
+def confusions(rows: list[tuple], top: int = 12) -> list[tuple[str, str, int]]:
+    """The most frequent (expected → got) intent confusions."""
+    counts = Counter((r[0], r[1]) for r in rows if r[0] != r[1])
+    return [(e, g, n) for (e, g), n in counts.most_common(top)]
+
+
+def pattern_report(rows: list[tuple]) -> dict:
+    """Issue 9's targets: out-of-scope recognised, lost/expired documents taken as a status check,
+    and intent + procedure accuracy per tagged pattern."""
+    oos = [r for r in rows if r[0] == "out_of_scope"]
+    lost = [r for r in rows if r[4] == "lost_document"]
+    patterns = {}
+    for pattern in sorted({r[4] for r in rows if r[4]}):
+        tagged = [r for r in rows if r[4] == pattern]
+        patterns[pattern] = {"n": len(tagged),
+                             "intent": sum(r[0] == r[1] for r in tagged) / len(tagged),
+                             "both": sum(r[0] == r[1] and r[2] == r[3] for r in tagged) / len(tagged)}
+    return {
+        "out_of_scope": len(oos),
+        "out_of_scope_recognised": sum(1 for r in oos if r[1] == "out_of_scope"),
+        "out_of_scope_answered": sum(1 for r in oos if r[1] == "out_of_scope" and not r[5]),
+        "lost": len(lost),
+        "lost_as_status": sum(1 for r in lost if r[1] == "check_status"),
+        "patterns": patterns,
+    }
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -184,15 +237,47 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def print_nlu(scores: dict, examples: int) -> None:
-    print(f"\n== NLU on {examples} held-out questions ({EVAL_FILE.relative_to(ROOT)}) ==")
-    print(f"{'variant':24} {'intent':>8} {'procedure':>10} {'ms/parse':>9}")
+def print_nlu(scores: dict, examples: int, path: Path = EVAL_FILE, detail: bool = True) -> None:
+    print(f"\n== NLU on {examples} held-out questions ({path.relative_to(ROOT)}) ==")
+    print(f"{'variant':24} {'intent':>8} {'procedure':>10} {'ms/parse':>9} {'oos→oos':>8} {'lost→status':>12}")
     for variant, s in scores.items():
-        print(f"{variant:24} {s['intent']:8.1%} {s['procedure']:10.1%} {s['ms_per_parse']:9.1f}")
+        p = pattern_report(s["rows"]) if "rows" in s else None
+        oos = f"{p['out_of_scope_recognised'] / p['out_of_scope']:.0%}" if p and p["out_of_scope"] else "-"
+        lost = f"{p['lost_as_status']}/{p['lost']}" if p and p["lost"] else "-"
+        print(f"{variant:24} {s['intent']:8.1%} {s['procedure']:10.1%} {s['ms_per_parse']:9.1f} {oos:>8} {lost:>12}")
+    if not detail:
+        return
+    for variant, s in scores.items():
+        if "rows" not in s:
+            continue
+        report = intent_report(s["rows"])
+        print(f"\nPer intent ({variant}):")
+        print(f"  {'intent':18} {'P':>6} {'R':>6} {'F1':>6} {'n':>4}")
+        for intent, r in report.items():
+            print(f"  {intent:18} {r['precision']:6.0%} {r['recall']:6.0%} {r['f1']:6.2f} {r['support']:4}")
+        print("  Confusions (expected → got: count): " +
+              (", ".join(f"{e} → {g}: {n}" for e, g, n in confusions(s["rows"])) or "none"))
+        p = pattern_report(s["rows"])
+        if p["out_of_scope"]:
+            print(f"  Out of scope recognised: {p['out_of_scope_recognised']}/{p['out_of_scope']}"
+                  f" ({p['out_of_scope_answered']} above the fallback threshold)")
+        if p["patterns"]:
+            print("  Patterns (intent / intent+procedure): " + ", ".join(
+                f"{name} {v['intent']:.0%}/{v['both']:.0%} (n={v['n']})" for name, v in p["patterns"].items()))
     for variant, s in scores.items():
         print(f"\nErrors ({variant}), text | expected intent → got | expected procedure → got:")
         for text, ei, gi, ep, gp in s["errors"][:40]:
             print(f"  {text[:70]!r} | {ei} → {gi} | {ep} → {gp}")
+
+
+def run_nlu(parser, paths=EVAL_FILES, detail: bool = True) -> dict:
+    """Score and print every evaluation file; returns {path: scores}."""
+    results = {}
+    for path in paths:
+        examples = load_eval(path)
+        results[path] = nlu_scores(parser, examples)
+        print_nlu(results[path], len(examples), path, detail)
+    return results
 
 
 def run_dialogue(args) -> None:
@@ -235,8 +320,7 @@ def main(args) -> None:
     if not args.skip_nlu:
         from bot.parse import Parser
 
-        examples = load_eval()
-        print_nlu(nlu_scores(Parser(settings.load().model), examples), len(examples))
+        run_nlu(Parser(settings.load().model))
     pdf = pdf_timing()
     print(f"\n== PDF (TK01, prefilled) ==\np50 {pdf['p50_ms']:.1f} ms, p95 {pdf['p95_ms']:.1f} ms, {pdf['bytes']} bytes")
     if not args.skip_dialogue:

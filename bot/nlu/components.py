@@ -8,11 +8,14 @@
   catalogue id. Alias matches from the catalogue win; words DIET tagged are resolved
   exactly or fuzzily; a DIET span that names no catalogue procedure is kept with
   ``value: null`` and the original words in ``text`` so the bot can say it has no
-  information on that procedure.
+  information on that procedure. A procedure named only as a condition of another one
+  ("chưa có hộ khẩu ở đây thì có xin giấy phép xây dựng được không") is not the topic:
+  it is moved out of the entities to the message's ``procedure_conditions``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -25,9 +28,43 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.matching import ProcedureIndex, default_index
-from bot.vntext import normalize
+from bot.vntext import fold, normalize
 
 PROCEDURE = "procedure"
+CONDITIONS = "procedure_conditions"
+# Words around a procedure that make it a condition of another one: "chưa có X thì …",
+# "không có X thì …", "X hết hạn thì …" (matched on folded text, whole words).
+_CONDITION_BEFORE = re.compile(r"(?<!\w)(chua|khong|ko|thieu|mat|bi mat)(?!\w)")
+_CONDITION_AROUND = re.compile(r"(?<!\w)(het han|qua han|bi mat|bi hong|bi rach)(?!\w)")
+_THEN = re.compile(r"(?<!\w)thi(?!\w)")
+_WORD = re.compile(r"\w+")
+_CONDITION_WINDOW = 3  # words before the procedure that may hold "chưa", "không có", …
+
+
+def condition_spans(text: str, entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The procedure entities named only as a condition of another procedure in ``text``.
+
+    A procedure is a condition when a negation or loss ("chưa", "không có", "mất", "hết hạn")
+    stands right before it or between it and a following "thì", and another procedure, not
+    itself a condition, is named in the same message. With no such other procedure nothing is
+    a condition (the message is then about that procedure).
+    """
+    folded = fold(text)
+    named = [e for e in entities if e.get("value")]
+    if len({e["value"] for e in named}) < 2:
+        return []
+    conditions = []
+    for entity in named:
+        then = _THEN.search(folded, entity["end"])
+        if then is None:
+            continue
+        before = [m.group(0) for m in _WORD.finditer(folded[:entity["start"]])][-_CONDITION_WINDOW:]
+        before += _WORD.findall(folded[entity["start"]:entity["end"]])[:1]  # the alias "mất căn cước"
+        around = folded[entity["start"]:then.start()]
+        if _CONDITION_BEFORE.search(" ".join(before)) or _CONDITION_AROUND.search(around):
+            conditions.append(entity)
+    goals = {e["value"] for e in named if e not in conditions}
+    return [e for e in conditions if e["value"] not in goals] if goals else []
 
 
 def normalize_example(text: str, entities: List[Dict[str, Any]]) -> tuple[str, List[Dict[str, Any]]]:
@@ -100,7 +137,12 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
             text = message.get(TEXT) or ""
             others = [e for e in message.get(ENTITIES, []) if e.get("entity") != PROCEDURE]
             model_spans = [e for e in message.get(ENTITIES, []) if e.get("entity") == PROCEDURE]
-            message.set(ENTITIES, others + self.procedure_entities(text, model_spans), add_to_output=True)
+            procedures = self.procedure_entities(text, model_spans)
+            conditions = condition_spans(text, procedures)
+            if conditions:
+                procedures = [e for e in procedures if e not in conditions]
+                message.set(CONDITIONS, conditions, add_to_output=True)
+            message.set(ENTITIES, others + procedures, add_to_output=True)
         return messages
 
     def procedure_entities(self, text: str, model_spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
