@@ -289,7 +289,8 @@ def run_dialogue(args) -> None:
         from bot.bench_channels import fake_platforms, print_channel_latency
 
         with fake_platforms() as platforms, Stack(config, extra_env={
-                **platforms["env"], "RATE_LIMIT_PER_MINUTE": "0", "CONVERSATION_RATE_PER_MINUTE": "0"}) as stack:
+                **platforms["env"], "RATE_LIMIT_PER_MINUTE": "0", "CONVERSATION_RATE_PER_MINUTE": "0",
+                "OFFICE_HOURS": "always"}) as stack:
             stack.start()
             asyncio.run(dialogue_load(stack.base_url, 1, 2, args.turns, "warmup"))
             print(f"\n== Dialogue turns through the bot app ({args.turns}-turn conversations) ==")
@@ -307,6 +308,9 @@ def run_dialogue(args) -> None:
                 r = asyncio.run(form_load(stack.base_url, store, concurrency, "run"))
                 print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
             print_channel_latency(stack.base_url, platforms, args.turns)
+            from bot.bench_handover import print_handover_latency
+
+            print_handover_latency(stack.base_url, stack.settings)
             print("\n== Memory (RSS) ==")
             total = 0.0
             for name, process in stack.processes.items():
