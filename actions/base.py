@@ -21,6 +21,10 @@ ACTION_ERROR = ("Xin lỗi, mình gặp trục trặc khi trả lời câu này.
                 "\"làm hộ chiếu cần giấy tờ gì\", hoặc nhắn \"gặp tư vấn viên\".")
 
 
+# Offered with clarifying questions and after failures; the app queues the chat for a volunteer.
+HUMAN_BUTTON = {"title": "Gặp tư vấn viên", "payload": "/request_human"}
+
+
 def _answer_politely_on_error(run):
     """Wrap an action's ``run``: an exception becomes a polite answer (and a log line with the
     action name and exception type only), never an error inside Rasa."""
@@ -36,7 +40,7 @@ def _answer_politely_on_error(run):
             where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
             log.error("action %s failed: %s at %s", self.name(), type(error).__name__, where)
             del dispatcher.messages[before:]
-            dispatcher.utter_message(text=ACTION_ERROR)
+            dispatcher.utter_message(text=ACTION_ERROR, buttons=[HUMAN_BUTTON])
             return []
 
     return guarded

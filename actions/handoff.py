@@ -13,9 +13,9 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import BaseAction, procedure_slot
+from actions.base import HUMAN_BUTTON, BaseAction, procedure_slot
 
-HUMAN_BUTTON = {"title": "Gặp tư vấn viên", "payload": "/request_human"}
+__all__ = ["HUMAN_BUTTON", "ActionRequestHuman", "consecutive_fallbacks", "signal_handover"]
 
 
 def signal_handover(dispatcher: CollectingDispatcher, tracker: Tracker, catalogue, reason: str) -> None:

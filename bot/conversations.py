@@ -73,6 +73,8 @@ MAX_TITLE_CHARS = 200
 NO_DESK = ("Hiện chưa có tình nguyện viên trực tuyến qua kênh chat này. Bạn có thể đến bộ phận một cửa UBND xã/phường "
            "hoặc Trung tâm Phục vụ hành chính công nơi cư trú, tổ tư vấn của Đoàn Thanh niên sẽ hỗ trợ trực tiếp. "
            "Trong lúc đó mình vẫn có thể trả lời các câu hỏi về thủ tục.")
+# Offered after a failed turn (its payload is the request_human intent: the desk queues the chat).
+HUMAN_BUTTON = {"title": "Gặp tư vấn viên", "payload": "/request_human"}
 REPEAT_MIN_CHARS = 10           # "có", "ok", "1" repeated are not a question asked twice
 REPEAT_WITHIN = timedelta(minutes=30)
 
@@ -250,7 +252,8 @@ class Router:
             replies = await self.rasa.send(conversation_id, message, {"channel": channel, "message_id": message_id})
         except RasaError as error:
             notice = self._failed_turn(message_id, error)
-            return self._reply(conversation_id, [{"text": notice, "buttons": []}], channel)
+            return self._reply(conversation_id, [{"text": notice, "buttons": [HUMAN_BUTTON] if notice == FAILED else []}],
+                               channel)
         self.store.set_status(message_id, "ok")
         return self._reply(conversation_id, self._handover(conversation_id, channel, replies, repeated), channel)
 
@@ -298,7 +301,7 @@ class Router:
             except RasaError as error:
                 notice = self._failed_turn(message["id"], error)
                 if notice == FAILED:
-                    self._reply(conversation_id, [{"text": FAILED, "buttons": []}], channel)
+                    self._reply(conversation_id, [{"text": FAILED, "buttons": [HUMAN_BUTTON]}], channel)
                 if isinstance(error, RasaUnavailable) and not error.timed_out:
                     break
                 continue

@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Desk", "Forbidden", "Conflict", "NotFound", "CALLBACK_PAYLOAD", "RATE_PAYLOADS", "PRESENCE_TIMEOUT"]
 
 CALLBACK_PAYLOAD = "/callback"
-HUMAN_PAYLOAD = "/request_human"
 RATE_PAYLOADS = {f"/rate_{n}": n for n in range(1, 6)}
 PRESENCE_TIMEOUT = 90.0           # seconds without a sign of the console → offline
 CALLBACK_DRAFT_MINUTES = 30       # a call-back left half-way is forgotten after this
@@ -81,7 +80,6 @@ CALLBACK_DONE = ("Mình đã ghi nhận yêu cầu gọi lại số {phone}. T�
 CALLBACK_CANCELLED = "Đã hủy yêu cầu gọi lại. Bạn cần hỏi gì thêm cứ nhắn cho mình nhé."
 CALLBACK_WHEN_OPEN = "sớm nhất có thể"
 CALLBACK_WHEN_CLOSED = "khi vào giờ làm việc"
-HUMAN_BUTTON = {"title": "Gặp tư vấn viên", "payload": HUMAN_PAYLOAD}
 CALLBACK_BUTTON = {"title": "Để lại số điện thoại", "payload": CALLBACK_PAYLOAD}
 RATING_BUTTONS = [{"title": str(n), "payload": f"/rate_{n}"} for n in range(1, 6)]
 CANCEL_WORDS = {"huy", "thoi", "khong", "dung", "bo qua", "huy bo", "cancel"}
