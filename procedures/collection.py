@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import sqlite_utils
 
@@ -15,8 +15,13 @@ from procedures.model import Procedure
 class Catalogue:
     """All procedures, by id. Build it with ``load_catalogue()``, which validates the files."""
 
-    def __init__(self, procedures: Iterable[Procedure]):
+    def __init__(self, procedures: Iterable[Procedure], *, flags: Mapping[str, Iterable[str]] | None = None,
+                 imported: Iterable[str] = ()):
         self._by_id = {p.id: p for p in sorted(procedures, key=lambda p: p.id)}
+        # Quality flags of imported records (procedure id -> "district_level:steps", "no_agency", …) and the
+        # ids that come from the national database; both empty for the hand-written catalogue.
+        self._flags = {pid: tuple(f) for pid, f in (flags or {}).items() if pid in self._by_id}
+        self._imported = frozenset(pid for pid in imported if pid in self._by_id)
         self._phrases: dict[str, str] | None = None
         self._db: sqlite_utils.Database | None = None
         self._lock = threading.Lock()
@@ -30,6 +35,14 @@ class Catalogue:
 
     def ids(self) -> list[str]:
         return list(self._by_id)
+
+    def flags(self, procedure_id: str | None) -> tuple[str, ...]:
+        """The quality flags set at import ("expired_fee_note:channels", …); () for hand-written records."""
+        return self._flags.get(procedure_id, ()) if procedure_id else ()
+
+    def is_imported(self, procedure_id: str | None) -> bool:
+        """Whether the record comes from the national database import (not checked by the city)."""
+        return procedure_id in self._imported
 
     def __contains__(self, procedure_id: object) -> bool:
         return procedure_id in self._by_id

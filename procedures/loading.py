@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
 import yaml
 
@@ -18,9 +19,16 @@ from procedures.collection import Catalogue
 from procedures.model import Procedure
 from procedures.search import fold_phrase, phrase_fields, phrase_variants
 
+if TYPE_CHECKING:
+    from procedures.importer import ImportedRecord
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_DIRECTORY = PACKAGE_DIR / "catalogue"
+NATIONAL_CATALOGUE = PACKAGE_DIR / "national" / "catalogue.jsonl.gz"
+# National codes of hand-written records whose YAML has ``code: null`` so far, so that the import
+# does not add a second record for them. Remove an entry once the record carries its code.
+HAND_WRITTEN_CODES = {"doi-gplx": "3.000347"}
 
 
 class CatalogueError(Exception):
@@ -56,8 +64,15 @@ def file_label(path: Path) -> str:
         return str(path)
 
 
-def load_catalogue(directory: str | Path | None = None) -> Catalogue:
-    """Load and validate every ``*.yml`` record in ``directory`` (default: procedures/catalogue)."""
+def load_catalogue(directory: str | Path | None = None, *, national: bool | str | Path = False) -> Catalogue:
+    """Load and validate every ``*.yml`` record in ``directory`` (default: procedures/catalogue).
+
+    ``national=True`` (or the path of an imported catalogue) adds the records imported from the
+    national database (``python -m procedures import``); hand-written records win for their codes.
+    Off by default: the bot answers from the hand-written records only.
+    """
+    if national:
+        return load_national(None if national is True else national, directory=directory)
     directory = Path(directory) if directory is not None else DEFAULT_DIRECTORY
     if not directory.is_dir():
         raise CatalogueError(f"{file_label(directory)}: not a directory")
@@ -75,6 +90,44 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
     if problems:
         raise CatalogueError(problems)
     return Catalogue(p for _, p in loaded)
+
+
+def load_national(path: str | Path | None = None, *, directory: str | Path | None = None) -> Catalogue:
+    """The hand-written records plus the imported ones (``procedures/national/catalogue.jsonl.gz``).
+
+    An imported record whose code a hand-written record carries (its ``code``, or
+    ``HAND_WRITTEN_CODES``) is left out. The catalogue knows which records are imported and
+    their quality flags (``Catalogue.is_imported``, ``Catalogue.flags``).
+    """
+    from procedures import importer
+
+    hand_written = load_catalogue(directory)
+    path = Path(path) if path is not None else NATIONAL_CATALOGUE
+    if not path.exists():
+        raise CatalogueError(f"{file_label(path)}: no imported catalogue; run `python -m procedures import`")
+    try:
+        records = importer.read_catalogue(path)
+    except (OSError, ValueError) as error:
+        raise CatalogueError(f"{file_label(path)}: {error}") from None
+    return merge_national(hand_written, records)
+
+
+def hand_written_codes(catalogue: Catalogue) -> dict[str, str]:
+    """National code -> id of the hand-written record that covers it."""
+    codes = {p.code: p.id for p in catalogue if p.code}
+    for pid, code in HAND_WRITTEN_CODES.items():
+        if pid in catalogue and catalogue.get(pid).code is None:
+            codes.setdefault(code, pid)
+    return codes
+
+
+def merge_national(hand_written: Catalogue, records: "Mapping[str, ImportedRecord]") -> Catalogue:
+    """``hand_written`` plus the imported ``records`` whose codes no hand-written record carries."""
+    covered = hand_written_codes(hand_written)
+    imported = [r for code, r in sorted(records.items()) if code not in covered and r.procedure.id not in hand_written]
+    return Catalogue([*hand_written, *(r.procedure for r in imported)],
+                     flags={r.procedure.id: r.flags for r in imported if r.flags},
+                     imported=[r.procedure.id for r in imported])
 
 
 @lru_cache(maxsize=1)
