@@ -10,16 +10,28 @@ then for ``rounds`` rounds:
   until the citizen's open ``GET /api/conversations/{id}/events`` stream delivers that message.
 
 Needs OFFICE_HOURS=always on the stack (a volunteer must be able to take the chat).
+
+Standalone, without the stack (under a minute): ``python -c "from bot.bench_handover import main;
+main()"`` runs the same rounds against the real bot app (``bot.app.create_app``, a temporary data
+dir, OFFICE_HOURS "always", rate limits off) under uvicorn on a loopback port, in front of
+:class:`StandInRasa` — the delivery path without Rasa's own time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import statistics
+import tempfile
 import threading
 import time
 import uuid
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -38,6 +50,16 @@ def _sse(response: httpx.Response, out: "queue.Queue[tuple[float, dict]]") -> No
                 data = []
     except httpx.HTTPError:
         return
+
+
+def _hang_up(response: httpx.Response) -> None:
+    """Ends an open stream that a reader thread is blocked on: closing the socket alone would not
+    (on Linux the blocked read keeps it open, and the server's stream with it); shutting it down does."""
+    network = response.extensions.get("network_stream")
+    sock = network.get_extra_info("socket") if network is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _percentiles(values: list[float]) -> tuple[float, float]:
@@ -107,6 +129,8 @@ def handover_latency(base_url: str, config, rounds: int = 30) -> dict:
         sender.close()
         volunteer.post(f"/console/api/conversations/{cid}/release", json={}, headers={"X-CSRF-Token": csrf})
         volunteer.post("/api/auth/logout", headers={"X-CSRF-Token": csrf})
+        for stream in (console_stream, citizen_stream):
+            _hang_up(stream)
     volunteer.close()
     citizen.close()
     c50, c95 = _percentiles(to_console)
@@ -122,3 +146,93 @@ def print_handover_latency(base_url: str, config, rounds: int = 30) -> dict:
     for label, key in (("citizen → console", "citizen_to_console"), ("console → citizen", "console_to_citizen")):
         print(f"{label:>20} {result['rounds']:>6} {result[key + '_p50_ms']:8.1f} {result[key + '_p95_ms']:8.1f}")
     return result
+
+
+# --- standalone: the bot app in front of a stand-in Rasa -----------------------------------------
+
+class StandInRasa:
+    """What the desk needs from Rasa 3.6 (like tests/handover_fakes.py, without the token check).
+
+    The REST webhook answers a message asking for a person ("gặp tư vấn viên", "gặp người") with
+    the handover marker ``action_request_human`` sends, anything else with one line, and nothing
+    while the tracker is paused; ``POST /conversations/{id}/tracker/events`` takes one event or a
+    list (``pause`` / ``resume`` honoured); ``GET /conversations/{id}/tracker`` answers its events.
+    """
+
+    def __init__(self) -> None:
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        self.paused: dict[str, bool] = defaultdict(bool)
+        self.events: dict[str, list[dict]] = defaultdict(list)
+        self._json = JSONResponse
+        self.app = Starlette(routes=[
+            Route("/webhooks/rest/webhook", self.webhook, methods=["POST"]),
+            Route("/conversations/{sender}/tracker/events", self.append, methods=["POST"]),
+            Route("/conversations/{sender}/tracker", self.tracker, methods=["GET"]),
+            Route("/", lambda request: JSONResponse({"version": "stand-in"})),
+        ])
+
+    async def webhook(self, request):
+        body = await request.json()
+        sender, text = body["sender"], body.get("message") or ""
+        self.events[sender].append({"event": "user", "text": text, "metadata": body.get("metadata") or {}})
+        if self.paused[sender]:
+            return self._json([])
+        if "gặp tư vấn viên" in text or "gặp người" in text:
+            return self._json([{"recipient_id": sender, "custom": {"handover": {"reason": "asked"}}}])
+        return self._json([{"recipient_id": sender, "text": f"Bot trả lời: {text}"}])
+
+    async def append(self, request):
+        sender = request.path_params["sender"]
+        body = await request.json()
+        for event in body if isinstance(body, list) else [body]:
+            self.events[sender].append(event)
+            if event.get("event") in ("pause", "resume"):
+                self.paused[sender] = event["event"] == "pause"
+        return self._json({"sender_id": sender})
+
+    async def tracker(self, request):
+        sender = request.path_params["sender"]
+        return self._json({"sender_id": sender, "slots": {}, "paused": self.paused[sender],
+                           "events": self.events[sender]})
+
+
+@contextlib.contextmanager
+def serve(app, port: int, lifespan: str = "off") -> Iterator[str]:
+    """``app`` under uvicorn on a loopback port in a background thread; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan=lifespan, ws="none", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("loopback server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def standalone_handover_latency(rounds: int = 30) -> dict:
+    """:func:`print_handover_latency` on the bot app in a temporary data dir, before :class:`StandInRasa`."""
+    from bot import settings
+    from bot.app import create_app
+    from bot.processes import free_port
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        config = replace(settings.load(), data_dir=Path(data_dir), port=free_port(), rasa_port=free_port(),
+                         rasa_timeout=5.0, public_url="", office_hours="always", rate_limit_per_minute=0,
+                         conversation_rate_per_minute=0)
+        with serve(StandInRasa().app, config.rasa_port), serve(create_app(config), config.port, "on") as base_url:
+            return print_handover_latency(base_url, config, rounds)
+
+
+def main() -> dict:
+    return standalone_handover_latency()

@@ -30,6 +30,12 @@ import httpx
 __all__ = ["RasaClient", "RasaError", "RasaUnavailable", "TurnFailed"]
 
 
+# Rasa's web server (Sanic) closes an idle keep-alive connection after 5 s; ours are dropped
+# sooner, so a message is never sent on a connection the server is just closing (a ReadError
+# that would make the citizen wait for the retry loop).
+KEEPALIVE_SECONDS = 2.0
+
+
 class RasaError(Exception):
     """Rasa gave no usable answer to a message."""
 
@@ -55,7 +61,8 @@ class RasaClient:
                  token: str | None = None, actions_health_url: str | None = None):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers=headers,
-                                         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+                                         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
+                                                             keepalive_expiry=KEEPALIVE_SECONDS))
         self._actions_health_url = actions_health_url
         # Rasa's HTTP API (the conversation routes) takes its --auth-token as the ``token`` query
         # parameter, not as a header; it is only ever sent to Rasa on the loopback address.
