@@ -192,7 +192,7 @@ def _dossier_view(desk: Desk, conversation_id: str) -> tuple[dict | None, dict |
     dossier_view = draft_view = None
     dossiers = store.list_for_conversation(conversation_id)
     if dossiers:
-        dossier = dossiers[-1] if dossiers[-1].updated_at >= dossiers[0].updated_at else dossiers[0]
+        dossier = max(dossiers, key=lambda d: d.updated_at)
         procedure = desk.catalogue.get(dossier.procedure_id)
         items = checklist(procedure, dossier.answers) if procedure else []
         dossier_view = {"code": dossier.code, "state": dossier.state, "state_label": dossier.state_label,
@@ -273,28 +273,27 @@ async def conversation(request: Request) -> Response:
         return _failure(error)
 
 
-async def claim(request: Request) -> Response:
+async def _change(request: Request, fields: dict[str, bool], act) -> Response:
+    """A state change of one chat (claim, assign, release, close): ``act(desk, actor, id, body)``,
+    then the conversation as it now is."""
     actor = await _actor(request)
-    if isinstance(body := await _body(request, {}), Response):
+    if isinstance(body := await _body(request, fields), Response):
         return body
     desk, conversation_id = _desk(request), request.path_params["conversation_id"]
     try:
-        await desk.claim(actor, conversation_id)
+        await act(desk, actor, conversation_id, body)
         return _json(await _detail(desk, actor, conversation_id))
     except (NotFound, Forbidden, Conflict) as error:
         return _failure(error)
+
+
+async def claim(request: Request) -> Response:
+    return await _change(request, {}, lambda desk, actor, cid, body: desk.claim(actor, cid))
 
 
 async def assign(request: Request) -> Response:
-    actor = await _actor(request)
-    if isinstance(body := await _body(request, {"username": True}), Response):
-        return body
-    desk, conversation_id = _desk(request), request.path_params["conversation_id"]
-    try:
-        await desk.assign(actor, conversation_id, body["username"].strip())
-        return _json(await _detail(desk, actor, conversation_id))
-    except (NotFound, Forbidden, Conflict) as error:
-        return _failure(error)
+    return await _change(request, {"username": True},
+                         lambda desk, actor, cid, body: desk.assign(actor, cid, body["username"].strip()))
 
 
 async def send_message(request: Request) -> Response:
@@ -321,27 +320,12 @@ async def add_note(request: Request) -> Response:
 
 
 async def release(request: Request) -> Response:
-    actor = await _actor(request)
-    if isinstance(body := await _body(request, {}), Response):
-        return body
-    desk, conversation_id = _desk(request), request.path_params["conversation_id"]
-    try:
-        await desk.release(actor, conversation_id)
-        return _json(await _detail(desk, actor, conversation_id))
-    except (NotFound, Forbidden, Conflict) as error:
-        return _failure(error)
+    return await _change(request, {}, lambda desk, actor, cid, body: desk.release(actor, cid))
 
 
 async def close(request: Request) -> Response:
-    actor = await _actor(request)
-    if isinstance(body := await _body(request, {"reason": False}), Response):
-        return body
-    desk, conversation_id = _desk(request), request.path_params["conversation_id"]
-    try:
-        await desk.close(actor, conversation_id, body.get("reason"))
-        return _json(await _detail(desk, actor, conversation_id))
-    except (NotFound, Forbidden, Conflict) as error:
-        return _failure(error)
+    return await _change(request, {"reason": False},
+                         lambda desk, actor, cid, body: desk.close(actor, cid, body.get("reason")))
 
 
 async def presence(request: Request) -> Response:
