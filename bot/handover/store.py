@@ -248,16 +248,22 @@ class HandoverStore:
 
     # --- handovers -------------------------------------------------------------------------------
 
+    def _row_by_id(self, handover_id: int) -> sqlite3.Row | None:
+        return self._db.execute("SELECT * FROM handovers WHERE id = ?", (handover_id,)).fetchone()
+
+    def _open_row(self, conversation_id: str) -> sqlite3.Row | None:
+        """The conversation's waiting or claimed handover row (callers hold the lock)."""
+        return self._db.execute("SELECT * FROM handovers WHERE conversation_id = ? AND state != 'closed'",
+                                (conversation_id,)).fetchone()
+
     def get(self, handover_id: int) -> Handover | None:
         with self._lock:
-            return _handover(self._db.execute("SELECT * FROM handovers WHERE id = ?", (handover_id,)).fetchone())
+            return _handover(self._row_by_id(handover_id))
 
     def open_for(self, conversation_id: str) -> Handover | None:
         """The conversation's waiting or claimed handover, if any."""
         with self._lock:
-            return _handover(self._db.execute(
-                "SELECT * FROM handovers WHERE conversation_id = ? AND state != 'closed'",
-                (conversation_id,)).fetchone())
+            return _handover(self._open_row(conversation_id))
 
     def latest_for(self, conversation_id: str) -> Handover | None:
         """The conversation's newest handover, open or not."""
@@ -271,13 +277,11 @@ class HandoverStore:
         """Put the conversation in the queue; ``(handover, created)`` — the open one if it has one."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT * FROM handovers WHERE conversation_id = ? AND state != 'closed'",
-                                   (conversation_id,)).fetchone()
+            row = self._open_row(conversation_id)
             if row is not None:
                 if procedure and not row["procedure"]:
                     self._db.execute("UPDATE handovers SET procedure = ? WHERE id = ?", (procedure, row["id"]))
-                return _handover(self._db.execute("SELECT * FROM handovers WHERE id = ?",
-                                                  (row["id"],)).fetchone()), False
+                return _handover(self._row_by_id(row["id"])), False
             now = self.now_iso()
             cursor = self._db.execute(
                 "INSERT INTO handovers (conversation_id, channel, state, reason, procedure, requested_at,"
@@ -285,8 +289,7 @@ class HandoverStore:
                 (conversation_id, channel, reason, procedure, now, now))
             self._event(cursor.lastrowid, conversation_id, "requested", detail={"reason": reason, "channel": channel},
                         at=now)
-            return _handover(self._db.execute("SELECT * FROM handovers WHERE id = ?",
-                                              (cursor.lastrowid,)).fetchone()), True
+            return _handover(self._row_by_id(cursor.lastrowid)), True
 
     def waiting(self) -> list[Handover]:
         """The queue, oldest request first."""
@@ -319,8 +322,7 @@ class HandoverStore:
                 "UPDATE handovers SET state = 'claimed', assigned_to = ?, team = ?, claimed_at = ?,"
                 " last_volunteer_at = NULL WHERE conversation_id = ? AND state = 'waiting'",
                 (username, team, now, conversation_id)).rowcount
-            row = self._db.execute("SELECT * FROM handovers WHERE conversation_id = ? AND state != 'closed'",
-                                   (conversation_id,)).fetchone()
+            row = self._open_row(conversation_id)
             if row is None:
                 raise NotFound(conversation_id)
             if not changed:
@@ -332,8 +334,7 @@ class HandoverStore:
         """A supervisor gives the open chat to ``username`` (waiting or claimed by someone else)."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT * FROM handovers WHERE conversation_id = ? AND state != 'closed'",
-                                   (conversation_id,)).fetchone()
+            row = self._open_row(conversation_id)
             if row is None:
                 raise NotFound(conversation_id)
             now = self.now_iso()
@@ -342,7 +343,7 @@ class HandoverStore:
                              " last_citizen_at = ? WHERE id = ?", (username, team, now, now, row["id"]))
             self._event(row["id"], conversation_id, "assigned", actor=by, team=team, detail={"username": username},
                         at=now)
-            return _handover(self._db.execute("SELECT * FROM handovers WHERE id = ?", (row["id"],)).fetchone())
+            return _handover(self._row_by_id(row["id"]))
 
     def set_paused(self, handover_id: int, paused: bool) -> None:
         with self._lock:
@@ -371,7 +372,7 @@ class HandoverStore:
                              " notified_position = NULL WHERE id = ?", (handover_id,))
             self._event(handover_id, row["conversation_id"], "requeued", actor=actor or row["assigned_to"],
                         team=row["team"], detail={"why": why, "from": row["assigned_to"]})
-            return _handover(self._db.execute("SELECT * FROM handovers WHERE id = ?", (handover_id,)).fetchone())
+            return _handover(self._row_by_id(handover_id))
 
     def end(self, handover_id: int, outcome: str, actor: str, reason: str | None = None) -> Handover:
         """End an open handover: ``released`` (back to the bot) or ``closed``."""
@@ -389,13 +390,13 @@ class HandoverStore:
                              " rating_asked_at = ? WHERE id = ?", (outcome, reason, now, asked, handover_id))
             self._event(handover_id, row["conversation_id"], outcome, actor=actor, team=row["team"],
                         detail={"reason": reason} if reason else {}, at=now)
-            return _handover(self._db.execute("SELECT * FROM handovers WHERE id = ?", (handover_id,)).fetchone())
+            return _handover(self._row_by_id(handover_id))
 
     def rate(self, handover_id: int, score: int, comment: str | None) -> bool:
         """Record the citizen's rating once; False if it was rated already or never asked."""
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT * FROM handovers WHERE id = ?", (handover_id,)).fetchone()
+            row = self._row_by_id(handover_id)
             if row is None or row["rating"] is not None or row["rating_asked_at"] is None:
                 return False
             self._db.execute("UPDATE handovers SET rating = ?, rating_comment = ? WHERE id = ?",
