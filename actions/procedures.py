@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -21,9 +22,10 @@ from actions.base import (
 from actions.handoff import HUMAN_BUTTON, consecutive_fallbacks, signal_handover
 
 ASK_INTENTS = set(replies.ANSWERS)
-# Full-text score above which a follow-up without a named procedure is taken to point
-# elsewhere ("đăng ký xe máy cần gì" right after a question about căn cước).
-OTHER_TOPIC_SCORE = 0.9
+MAX_CANDIDATES = 4
+# Questions that are about one procedure's facts: with a procedure in hand, they are follow-ups
+# about it even when the words also fit an entry of the services FAQ.
+SPECIFIC_INTENTS = {"ask_papers", "ask_fee", "ask_duration", "ask_where"}
 # When the model hesitates between two of these for a named procedure, ask which one
 # ("Bạn muốn biết giấy tờ cần chuẩn bị hay cách nộp hồ sơ?") instead of answering either.
 CHOICE_PHRASES = {
@@ -41,12 +43,65 @@ CHOICE_MAX_GAP = 0.25
 
 
 def _ask_which(dispatcher: CollectingDispatcher, candidates: list, intent: str, text: str) -> None:
-    """A clarifying question: the likely procedures, and a person if none is right."""
-    dispatcher.utter_message(text=text, buttons=replies.procedure_buttons(candidates, intent) + [HUMAN_BUTTON])
+    """A clarifying question: the likely procedures (at most 4), "none of these", and a person."""
+    buttons = replies.procedure_buttons(candidates[:MAX_CANDIDATES], intent)
+    dispatcher.utter_message(text=text, buttons=buttons + [replies.NONE_OF_THESE_BUTTON, HUMAN_BUTTON])
+
+
+def faq_entry(tracker: Tracker):
+    """The services-FAQ entry the NLU found the latest message to be about, or None."""
+    value = (tracker.latest_message or {}).get("faq") if isinstance(tracker.latest_message, dict) else None
+    if not isinstance(value, str):
+        return None
+    from procedures.faq import default_faq
+
+    return next((entry for entry in default_faq() if entry.id == value), None)
+
+
+def answer_faq(dispatcher: CollectingDispatcher, entry) -> None:
+    """The FAQ entry's answer with its source (and a warning when it is not verified)."""
+    lines = [entry.answer, "", f"Nguồn: {entry.source.title}" + (f" — {entry.source.url}" if entry.source.url else "") + ".",
+             f"Cập nhật ngày {entry.checked_on.strftime('%d/%m/%Y')}."]
+    if entry.unverified:
+        lines.append("⚠️ Thông tin này chưa được kiểm chứng đầy đủ, bạn nên hỏi lại bộ phận một cửa.")
+    dispatcher.utter_message(text=replies.fit("\n".join(lines), "", None).rstrip(),
+                             buttons=[replies.button("Hỏi về thủ tục", "show_procedures"), HUMAN_BUTTON])
+
+
+def understood(tracker: Tracker) -> str:
+    """The citizen's words the NLU took for the procedure, as typed (at most 80 characters)."""
+    from bot.vntext import fold
+
+    text = latest_text(tracker)
+    words = (tracker.latest_message or {}).get("procedure_words") if isinstance(tracker.latest_message, dict) else None
+    wanted = set(words.split()) if isinstance(words, str) else set()
+    if not wanted:
+        return ""
+    folded = fold(text)
+    if len(folded) == len(text):
+        spans = [m.span() for m in re.finditer(r"\w+", folded) if m.group(0) in wanted]
+        if spans:
+            text = text[spans[0][0]:spans[-1][1]]
+    return text[:80].strip()
+
+
+def candidate_procedures(tracker: Tracker, catalogue) -> list:
+    """The procedures the NLU offers when several are close (``procedure_candidates``), validated."""
+    latest = tracker.latest_message if isinstance(tracker.latest_message, dict) else {}
+    raw = latest.get("procedure_candidates")
+    ids = [c.get("id") for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
+    return [catalogue.get(pid) for pid in dict.fromkeys(ids) if isinstance(pid, str) and pid in catalogue][:MAX_CANDIDATES]
 
 
 class ActionAnswerProcedure(BaseAction):
-    """Answers papers / fee / duration / where / how / general questions about one procedure."""
+    """Answers papers / fee / duration / where / how / general questions about one procedure.
+
+    The procedure: the one the NLU named (the retrieval over the whole catalogue, see
+    ``bot.nlu.components``); when several are close, the bot asks which (buttons, "Không phải
+    các thủ tục trên", a person); a question about using the online services gets its FAQ
+    answer; a follow-up without a procedure is about the one in hand; when nothing matches,
+    the bot says what it understood and never answers with another procedure's facts.
+    """
 
     def name(self) -> str:
         return "action_answer_procedure"
@@ -55,51 +110,63 @@ class ActionAnswerProcedure(BaseAction):
         intent = latest_intent(tracker)
         intent = intent if intent in ASK_INTENTS else "ask_procedure"
         mention = mentioned_procedures(tracker, self.catalogue)
+        current = procedure_slot(tracker, self.catalogue)
         if len(mention.ids) > 1:
             candidates = [self.catalogue.get(pid) for pid in mention.ids]
             _ask_which(dispatcher, candidates, intent, "Bạn đang hỏi về thủ tục nào?")
             return []
+        candidates = candidate_procedures(tracker, self.catalogue)
         if mention.ids:
             procedure_id = mention.ids[0]
-        elif mention.unknown:
-            self._unknown(dispatcher, mention.unknown[0], intent)
+        elif candidates:
+            if current in [p.id for p in candidates]:  # a follow-up about the procedure in hand
+                procedure_id = current
+            else:
+                _ask_which(dispatcher, candidates, intent, "Có nhiều thủ tục gần giống, bạn hỏi về thủ tục nào?")
+                return []
+        elif (entry := faq_entry(tracker)) is not None and not (current and intent in SPECIFIC_INTENTS):
+            answer_faq(dispatcher, entry)  # how the online services work (not a follow-up on papers, fee, …)
+            return []
+        elif current is not None and not mention.unknown:
+            procedure_id = current
+        elif mention.unknown or (words := understood(tracker)):
+            self._not_found(dispatcher, mention.unknown[0] if mention.unknown else words, intent)
             return []
         else:
-            procedure_id = procedure_slot(tracker, self.catalogue)
-            other = self._other_topic(latest_text(tracker), procedure_id)
-            if other is not None:  # a follow-up that may be about something else: ask, don't guess
-                candidates = [self.catalogue.get(procedure_id), other]
-                _ask_which(dispatcher, candidates, intent, "Bạn đang hỏi về thủ tục nào?")
-                return []
-        procedure = self.catalogue.get(procedure_id) if procedure_id else None
-        if procedure is None:
-            candidates = [p for p, _ in self.catalogue.search(latest_text(tracker), limit=3)]
-            _ask_which(dispatcher, candidates or popular_procedures(self.catalogue), intent,
-                       "Bạn hỏi về thủ tục nào?")
+            _ask_which(dispatcher, popular_procedures(self.catalogue), intent, "Bạn hỏi về thủ tục nào?")
             return []
-        dispatcher.utter_message(text=replies.answer_text(intent, procedure),
+        procedure = self.catalogue.get(procedure_id)
+        dispatcher.utter_message(text=replies.answer_text(intent, procedure, self.catalogue),
                                  buttons=replies.topic_buttons(procedure, exclude=intent))
         return [SlotSet(PROCEDURE, procedure.id)]
 
-    def _other_topic(self, text: str, current: str | None):
-        """A different procedure the text strongly points to, when we would answer for ``current``."""
-        if current not in self.catalogue:
-            return None
-        found = self.catalogue.search(text, limit=3)
-        if found and found[0][1] >= OTHER_TOPIC_SCORE and current not in [p.id for p, _ in found]:
-            return found[0][0]
-        return None
-
-    def _unknown(self, dispatcher: CollectingDispatcher, words: str, intent: str) -> None:
-        candidates = [p for p, _ in self.catalogue.search(words, limit=3)]
-        text = (f"Mình chưa có thông tin về thủ tục \"{words}\". "
-                "Bạn có thể hỏi tại bộ phận một cửa UBND xã/phường hoặc Trung tâm Phục vụ hành chính công.")
-        if candidates:
-            text += "\nCó phải bạn muốn hỏi một trong các thủ tục sau?"
+    def _not_found(self, dispatcher: CollectingDispatcher, words: str, intent: str) -> None:
+        """Nothing matches well enough: say what was understood, offer to rephrase or a person."""
+        wanted = CHOICE_PHRASES.get(intent, CHOICE_PHRASES["ask_procedure"])
+        if words:
+            text = (f"Mình hiểu bạn muốn biết {wanted} của thủ tục \"{words}\", nhưng mình chưa tìm thấy "
+                    "thủ tục nào khớp trong cơ sở dữ liệu thủ tục hành chính.")
         else:
-            text += "\nCác thủ tục mình đang hỗ trợ:"
-            candidates = popular_procedures(self.catalogue)
-        _ask_which(dispatcher, candidates, intent, text)
+            text = f"Mình hiểu bạn muốn biết {wanted}, nhưng chưa rõ bạn hỏi về thủ tục nào."
+        text += ("\nBạn thử viết lại tên thủ tục hoặc việc bạn cần làm, ví dụ: \"làm lại giấy khai sinh bị mất\", "
+                 "\"sang tên xe máy\". Hoặc bạn có thể gặp tư vấn viên.")
+        buttons = replies.procedure_buttons(popular_procedures(self.catalogue)[:3], intent)
+        dispatcher.utter_message(text=text, buttons=buttons + [HUMAN_BUTTON])
+
+
+class ActionNoneOfThese(BaseAction):
+    """The citizen said none of the offered procedures (or the answer) is what they meant."""
+
+    def name(self) -> str:
+        return "action_none_of_these"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        dispatcher.utter_message(
+            text=("Xin lỗi, mình chưa hiểu đúng ý bạn. Bạn thử viết lại tên thủ tục hoặc việc bạn cần làm, "
+                  "càng cụ thể càng tốt, ví dụ: \"làm lại giấy khai sinh bị mất\", \"đăng ký xe máy mới mua\". "
+                  "Hoặc bạn có thể gặp tư vấn viên."),
+            buttons=[replies.button("Xem các thủ tục thường gặp", "show_procedures"), HUMAN_BUTTON])
+        return [SlotSet(PROCEDURE, None)]
 
 
 class ActionShowMenu(BaseAction):
@@ -112,12 +179,18 @@ class ActionShowMenu(BaseAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         intent = latest_intent(tracker)
+        if intent == "out_of_scope" and (entry := faq_entry(tracker)) is not None:
+            answer_faq(dispatcher, entry)  # a question about using the online services
+            return []
         if intent in self.INTROS:
             dispatcher.utter_message(response=self.INTROS[intent])
         if intent == "show_procedures":
-            procedures = sorted(self.catalogue.all(), key=lambda p: p.short_name)
-            dispatcher.utter_message(text="Các thủ tục mình đang hỗ trợ:",
-                                     buttons=replies.procedure_buttons(procedures))
+            # The hand-checked, most asked procedures; any other one is found by its name.
+            procedures = sorted(self.catalogue.hand_written(), key=lambda p: p.short_name)
+            dispatcher.utter_message(
+                text=(f"Các thủ tục thường gặp (mình tra cứu được {len(self.catalogue):,} thủ tục trong cơ sở dữ liệu "
+                      "quốc gia, bạn cứ gõ tên hoặc việc bạn cần làm):").replace(",", "."),
+                buttons=replies.procedure_buttons(procedures))
             return []
         buttons = replies.procedure_buttons(popular_procedures(self.catalogue))
         buttons.append(replies.button("Thủ tục khác", "show_procedures"))
@@ -151,7 +224,8 @@ class ActionClarify(BaseAction):
         if mention.ids:
             candidates = [self.catalogue.get(pid) for pid in mention.ids][:3]
         else:
-            candidates = [p for p, _ in self.catalogue.search(latest_text(tracker), limit=3)]
+            candidates = (candidate_procedures(tracker, self.catalogue)
+                          or [p for p, _ in self.catalogue.search(latest_text(tracker), limit=3)])
         if candidates:
             _ask_which(dispatcher, candidates, guess, "Mình chưa chắc bạn hỏi về thủ tục nào. Có phải là:")
             return []

@@ -1,7 +1,15 @@
 """Vietnamese reply texts built from catalogue records. Pure functions, no I/O.
 
 Every answer ends with where it comes from (legal basis) and when the record was
-checked, and says so when a value has not been verified.
+checked, and says so when a value has not been verified. An answer from a record imported
+from the national database (pass the ``catalogue`` to ``answer_text``) ends with
+"Nguồn: Cơ sở dữ liệu quốc gia về thủ tục hành chính, mã …, bản ngày …", the portal link and
+a line saying that the city has not checked it yet; a field with a quality flag of the
+import that the answer shows gets a short warning line.
+
+Every answer fits in ``MAX_CHARS`` characters, the strictest channel's limit (Zalo: 2,000
+characters a message; Telegram: 4,096): long lists keep their first items and end with
+"Xem đầy đủ" and the portal link.
 """
 
 from __future__ import annotations
@@ -33,8 +41,15 @@ def button(title: str, intent: str, procedure_id: str | None = None) -> dict:
 
 
 def procedure_buttons(procedures: Iterable, intent: str = "ask_procedure") -> list[dict]:
-    """One button per procedure, titled with the way citizens say it."""
-    return [button(_capitalize(p.short_name), intent, p.id) for p in procedures]
+    """One button per procedure, titled with the way citizens say it (or a short official name)."""
+    from procedures.retrieval import readable_names
+
+    procedures = list(procedures)
+    return [button(title, intent, p.id) for title, p in zip(readable_names(procedures), procedures)]
+
+
+# After the procedures offered when the bot asks which one.
+NONE_OF_THESE_BUTTON = {"title": "Không phải các thủ tục trên", "payload": "/none_of_these"}
 
 
 def topic_buttons(procedure, exclude: str | None = None) -> list[dict]:
@@ -55,8 +70,84 @@ def _mark(procedure, field: str) -> str:
     return UNVERIFIED if procedure.is_unverified(field) else ""
 
 
-def _with_footer(procedure, body: str) -> str:
-    return body + "\n\n" + footer(procedure, body)
+MAX_CHARS = 2000
+MAX_LINE_CHARS = 300
+NATIONAL_SOURCE = "Nguồn: Cơ sở dữ liệu quốc gia về thủ tục hành chính, mã {code}, bản ngày {date}."
+NOT_CHECKED = "Thông tin lấy từ cơ sở dữ liệu quốc gia, thành phố chưa kiểm tra lại; bạn nên hỏi lại nơi tiếp nhận hồ sơ."
+# Warnings for the quality flags of an import (procedures.importer), by flag name.
+FLAG_WARNINGS = {
+    "expired_fee_note": "⚠️ Ghi chú về lệ phí trong nguồn đã hết hiệu lực, mức thu hiện nay có thể khác.",
+    "district_level": "⚠️ Nguồn còn nhắc cấp huyện, cấp này đã bỏ từ 01/07/2025: nay do cấp xã hoặc cấp tỉnh giải quyết.",
+    "no_agency": "⚠️ Nguồn không ghi cơ quan thực hiện.",
+    "agency_from_authority": "⚠️ Nguồn không ghi cơ quan thực hiện; đây là cơ quan có thẩm quyền quyết định.",
+    "no_papers": "⚠️ Nguồn không ghi thành phần hồ sơ.",
+}
+# The record fields each answer shows (for the flags "<name>:<field>" and the flags of one field).
+FIELDS_SHOWN = {
+    "ask_papers": {"papers"}, "ask_fee": {"channels", "fee"}, "ask_duration": {"channels"},
+    "ask_where": {"agency", "level", "submit"}, "ask_how": {"steps", "submit"},
+    "ask_procedure": {"name", "agency", "channels", "fee", "conditions"},
+}
+_FLAG_FIELDS = {"no_agency": "agency", "agency_from_authority": "agency", "no_papers": "papers",
+                "expired_fee_note": "fee"}
+
+
+def portal_link(procedure) -> str | None:
+    """The record's page on the national portal (or its first source with a link)."""
+    return next((src.url for src in procedure.sources if src.url), None) or procedure.submit.online_url
+
+
+def flag_warnings(flags: Iterable[str], intent: str) -> list[str]:
+    """Short warning lines for the flags that concern what the answer to ``intent`` shows."""
+    shown = FIELDS_SHOWN.get(intent, FIELDS_SHOWN["ask_procedure"])
+    lines = []
+    for flag in flags:
+        name, _, field = flag.partition(":")
+        field = _FLAG_FIELDS.get(name, field)
+        if name == "expired_fee_note" and "fee" not in shown:
+            continue
+        if name in FLAG_WARNINGS and field in shown and FLAG_WARNINGS[name] not in lines:
+            lines.append(FLAG_WARNINGS[name])
+    return lines
+
+
+def national_source(procedure) -> list[str]:
+    """The source lines of an imported record: the database, its code and date, the link, not checked."""
+    lines = [NATIONAL_SOURCE.format(code=procedure.code, date=procedure.checked_on.strftime("%d/%m/%Y"))]
+    link = portal_link(procedure)
+    if link:
+        lines.append(link)
+    lines.append(NOT_CHECKED)
+    return lines
+
+
+def fit(body: str, tail: str, link: str | None, limit: int = MAX_CHARS) -> str:
+    """``body`` + ``tail`` within ``limit`` characters: long lines cut, last lines of the body
+    dropped for "… Xem đầy đủ: <link>" when needed. ``tail`` (source, warnings) is always kept."""
+    lines = [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS - 1].rstrip() + "…"
+             for line in body.split("\n")]
+    more = f"… Xem đầy đủ: {link}" if link else "… (còn nữa, bạn hỏi nơi tiếp nhận hồ sơ để biết đầy đủ)"
+
+    def text(kept: list[str], cut: bool) -> str:
+        return "\n".join(kept + ([more] if cut else [])) + "\n\n" + tail
+
+    if len(text(lines, False)) <= limit:
+        return text(lines, False)
+    kept = list(lines)
+    while kept and len(text(kept, True)) > limit:
+        kept.pop()
+    return text(kept, True)[:limit]
+
+
+def _with_footer(procedure, body: str, context=None, intent: str = "ask_procedure") -> str:
+    """``body`` with the footer, the flag warnings of an imported record, within MAX_CHARS."""
+    tail = [footer(procedure, body)]
+    link = None
+    if context is not None and context.is_imported(procedure.id):
+        tail += flag_warnings(context.flags(procedure.id), intent)
+        tail += national_source(procedure)
+        link = portal_link(procedure)
+    return fit(body, "\n".join(tail), link)
 
 
 def _paper_line(number: int, paper) -> str:
@@ -93,25 +184,25 @@ def footer(procedure, body: str = "") -> str:
     return "\n".join(lines)
 
 
-def papers_text(procedure) -> str:
+def papers_text(procedure, context=None) -> str:
     lines = [f"Giấy tờ cần chuẩn bị — {procedure.name}{_mark(procedure, 'papers')}:"]
     for group in procedure.papers:
         if len(procedure.papers) > 1 or group.case:
             lines.append(f"\n• {group.case}:")
         lines.extend(_paper_line(i, p) for i, p in enumerate(group.items, 1))
-    return _with_footer(procedure, "\n".join(lines))
+    return _with_footer(procedure, "\n".join(lines), context, "ask_papers")
 
 
-def fee_text(procedure) -> str:
+def fee_text(procedure, context=None) -> str:
     lines = [f"Lệ phí — {procedure.name}{_mark(procedure, 'fee')}:"]
     lines += [f"• {line}" for line in procedure.per_channel("fee")]
-    return _with_footer(procedure, "\n".join(lines))
+    return _with_footer(procedure, "\n".join(lines), context, "ask_fee")
 
 
-def duration_text(procedure) -> str:
+def duration_text(procedure, context=None) -> str:
     lines = [f"Thời gian giải quyết — {procedure.name}{_mark(procedure, 'duration')}:"]
     lines += [f"• {line}" for line in procedure.per_channel("duration")]
-    return _with_footer(procedure, "\n".join(lines))
+    return _with_footer(procedure, "\n".join(lines), context, "ask_duration")
 
 
 def level_text(procedure) -> str:
@@ -134,24 +225,24 @@ def submit_ways(procedure) -> list[str]:
     return ways
 
 
-def where_text(procedure) -> str:
+def where_text(procedure, context=None) -> str:
     lines = [
         f"Nơi giải quyết — {procedure.name}{_mark(procedure, 'agency')}:",
-        f"• Cơ quan: {procedure.agency} ({level_text(procedure)})",
+        f"• Cơ quan: {procedure.agency or 'nguồn không ghi'} ({level_text(procedure) or 'không rõ cấp'})",
     ]
     lines += [f"• {way}" for way in submit_ways(procedure)]
-    return _with_footer(procedure, "\n".join(lines))
+    return _with_footer(procedure, "\n".join(lines), context, "ask_where")
 
 
-def how_text(procedure) -> str:
+def how_text(procedure, context=None) -> str:
     lines = [f"Cách làm — {procedure.name}{_mark(procedure, 'steps')}:"]
     lines += [f"{i}. {step}" for i, step in enumerate(procedure.steps, 1)]
     lines.append("\nCách nộp:")
     lines += [f"• {way}" for way in submit_ways(procedure)]
-    return _with_footer(procedure, "\n".join(lines))
+    return _with_footer(procedure, "\n".join(lines), context, "ask_how")
 
 
-def overview_text(procedure) -> str:
+def overview_text(procedure, context=None) -> str:
     code = f" (mã {procedure.code}{_mark(procedure, 'code')})" if procedure.code else ""
     lines = [
         f"{procedure.name}{code}",
@@ -161,7 +252,8 @@ def overview_text(procedure) -> str:
     ]
     if procedure.conditions:
         lines.append(f"• Điều kiện: {procedure.conditions}")
-    return _with_footer(procedure, "\n".join(lines)) + "\n\nBạn muốn biết thêm gì?"
+    lines.append("\nBạn muốn biết thêm gì?")
+    return _with_footer(procedure, "\n".join(lines), context, "ask_procedure")
 
 
 ANSWERS = {
@@ -174,6 +266,8 @@ ANSWERS = {
 }
 
 
-def answer_text(intent: str, procedure) -> str:
-    """The answer to ``intent`` about ``procedure`` (an overview for anything else)."""
-    return ANSWERS.get(intent, overview_text)(procedure)
+def answer_text(intent: str, procedure, context=None) -> str:
+    """The answer to ``intent`` about ``procedure`` (an overview for anything else).
+
+    ``context``: the catalogue (``is_imported``, ``flags``), for the source of imported records."""
+    return ANSWERS.get(intent, overview_text)(procedure, context)

@@ -1,9 +1,14 @@
 """``python -m bot parse``: NLU results for lines of text, one JSON object per line.
 
 Reads UTF-8 lines on stdin, loads the current model once, prints
-``{"text", "intent", "confidence", "procedure", "entities", "fallback"}`` for each line.
-When the model is unsure (``fallback: true``, the bot would ask a clarifying question),
-``intent`` is still its best guess.
+``{"text", "intent", "confidence", "procedure", "procedure_code", "candidates", "entities",
+"fallback"}`` for each line. When the model is unsure (``fallback: true``, the bot would ask a
+clarifying question), ``intent`` is still its best guess.
+
+``procedure`` is the catalogue id of the procedure the bot would answer for and
+``procedure_code`` its national code (null when none); ``candidates``
+(``[{"id", "code", "name", "score"}]``) are the procedures it would offer as buttons when it
+asks which one, empty when it is sure or found nothing.
 """
 
 from __future__ import annotations
@@ -29,8 +34,18 @@ def result(text: str, parsed: dict) -> dict:
         intent = ranking[0] if ranking else intent
     entities = [{k: e.get(k) for k in ("entity", "value", "text", "start", "end", "extractor")}
                 for e in parsed.get("entities", [])]
+    procedure = procedure_of(entities)
+    candidates = [{k: c.get(k) for k in ("id", "code", "name", "score")}
+                  for c in parsed.get("procedure_candidates") or [] if isinstance(c, dict)]
     return {"text": text, "intent": intent.get("name"), "confidence": round(float(intent.get("confidence") or 0), 4),
-            "procedure": procedure_of(entities), "entities": entities, "fallback": fallback}
+            "procedure": procedure, "procedure_code": national_code(procedure), "candidates": candidates,
+            "entities": entities, "fallback": fallback}
+
+
+def national_code(procedure_id: str | None) -> str | None:
+    from procedures import default_catalogue
+
+    return default_catalogue().national_code(procedure_id) if procedure_id else None
 
 
 class Parser:

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from typing import Iterable, Iterator, Mapping
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 from procedures import search as _search
 from procedures.model import Procedure
+
+if TYPE_CHECKING:
+    from procedures.retrieval import Retriever
 
 
 class Catalogue:
     """All procedures, by id. Build it with ``load_catalogue()``, which validates the files."""
 
     def __init__(self, procedures: Iterable[Procedure], *, flags: Mapping[str, Iterable[str]] | None = None,
-                 imported: Iterable[str] = ()):
+                 imported: Iterable[str] = (), faq: Iterable[object] | None = None):
         self._by_id = {p.id: p for p in sorted(procedures, key=lambda p: p.id)}
         # Quality flags of imported records (procedure id -> "district_level:steps", "no_agency", …) and the
         # ids that come from the national database; both empty for the hand-written catalogue.
         self._flags = {pid: tuple(f) for pid, f in (flags or {}).items() if pid in self._by_id}
         self._imported = frozenset(pid for pid in imported if pid in self._by_id)
         self._phrases: dict[str, str] | None = None
-        self._db: sqlite_utils.Database | None = None
+        # Entries of the services FAQ found by the same retrieval (None: procedures/faq.yml).
+        self._faq = faq
+        self._retriever: "Retriever | None" = None
         self._lock = threading.Lock()
 
     def get(self, procedure_id: str | None) -> Procedure | None:
@@ -53,31 +55,52 @@ class Catalogue:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def alias_phrases(self) -> dict[str, str]:
+    def alias_phrases(self, hand_written_only: bool = False) -> dict[str, str]:
         """Folded phrase (alias, name, short name, id with spaces) → procedure id.
 
         Phrases are ``fold()``-ed with punctuation dropped ("hộ chiếu" → "ho chieu").
-        The loader guarantees that no phrase names two procedures.
+        The loader guarantees that no phrase names two hand-written procedures; among the
+        imported records a phrase names the first record (by id) that has it.
         """
         if self._phrases is None:
-            self._phrases = {_search.fold_phrase(text): p.id
-                             for p in self.all() for _, text in _search.phrase_fields(p)}
+            phrases: dict[str, str] = {}
+            for p in sorted(self.all(), key=lambda p: (p.id in self._imported, p.id)):
+                for _, text in _search.phrase_fields(p):
+                    phrases.setdefault(_search.fold_phrase(text), p.id)
+            self._phrases = phrases
+        if hand_written_only:
+            return {phrase: pid for phrase, pid in self._phrases.items() if pid not in self._imported}
         return dict(self._phrases)
+
+    def national_code(self, procedure_id: str | None) -> str | None:
+        """The procedure's code in the national database (also for hand-written records whose YAML has none yet)."""
+        procedure = self.get(procedure_id)
+        if procedure is None:
+            return None
+        from procedures.loading import HAND_WRITTEN_CODES
+
+        return procedure.code or HAND_WRITTEN_CODES.get(procedure.id)
+
+    def hand_written(self) -> list[Procedure]:
+        """The records written and checked by hand (procedures/catalogue), not imported."""
+        return [p for p in self.all() if p.id not in self._imported]
+
+    @property
+    def retriever(self) -> "Retriever":
+        """The retrieval over this catalogue and the services FAQ, built on first use."""
+        with self._lock:
+            if self._retriever is None:
+                from procedures.retrieval import Retriever
+
+                self._retriever = Retriever(self, faq=self._faq)
+            return self._retriever
 
     def search(self, text: str, limit: int = 3) -> list[tuple[Procedure, float]]:
         """The procedures that best match ``text`` (with or without diacritics), best first.
 
-        The score is higher for better matches and only comparable within one query
-        (see ``procedures.search``). Unrelated text gives an empty list.
+        The score is bm25 with the retrieval's priors: higher is better, comparable only
+        within one query (see ``procedures.retrieval``). Unrelated text gives an empty list.
         """
-        phrases = self.alias_phrases()
-        with self._lock:
-            ranked = _search.rank(self._database(), text, phrases, limit)
-        return [(self._by_id[pid], score) for pid, score in ranked]
-
-    def _database(self) -> sqlite_utils.Database:
-        """The in-memory search database, built on first use (call with the lock held)."""
-        if self._db is None:
-            connection = sqlite3.connect(":memory:", check_same_thread=False)
-            self._db = _search.populate(sqlite_utils.Database(connection), self)
-        return self._db
+        if limit <= 0:
+            return []
+        return [(c.procedure, c.score) for c in self.retriever.rank(text, limit=limit)]

@@ -69,7 +69,7 @@ def load_catalogue(directory: str | Path | None = None, *, national: bool | str 
 
     ``national=True`` (or the path of an imported catalogue) adds the records imported from the
     national database (``python -m procedures import``); hand-written records win for their codes.
-    Off by default: the bot answers from the hand-written records only.
+    ``default_catalogue()``, which the bot answers from, is the merged one.
     """
     if national:
         return load_national(None if national is True else national, directory=directory)
@@ -132,8 +132,10 @@ def merge_national(hand_written: Catalogue, records: "Mapping[str, ImportedRecor
 
 @lru_cache(maxsize=1)
 def default_catalogue() -> Catalogue:
-    """The catalogue in procedures/catalogue, loaded once per process."""
-    return load_catalogue()
+    """The catalogue the bot answers from, loaded once per process: the hand-written records
+    (procedures/catalogue) plus those imported from the national database
+    (procedures/national/catalogue.jsonl.gz, ``python -m procedures import``)."""
+    return load_national() if NATIONAL_CATALOGUE.exists() else load_catalogue()
 
 
 def _load_file(path: Path) -> Procedure:

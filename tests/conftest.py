@@ -87,15 +87,34 @@ def domain():
     return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 
 
+def nlu_procedures(text: str, intent: str, entities: list | None = None) -> dict:
+    """What the NLU's ProcedureMatcher adds to a parse of ``text`` (no model: no DIET spans):
+    ``entities``, ``procedure_candidates``, ``procedure_words``, ``faq``."""
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.components import ProcedureMatcher
+    from bot.vntext import normalize
+
+    message = Message(data={"text": normalize(text), "intent": {"name": intent}, "entities": list(entities or [])})
+    ProcedureMatcher({"fuzzy": True, "retrieval": True}).process([message])
+    return {key: message.get(key) for key in ("entities", "procedure_candidates", "procedure_words", "faq")
+            if message.get(key) is not None}
+
+
 def make_tracker(intent: str, text: str = "", entities: list | None = None, slots: dict | None = None,
-                 confidence: float = 0.95, ranking: list | None = None):
-    """A rasa_sdk Tracker whose latest message is the given parse result."""
+                 confidence: float = 0.95, ranking: list | None = None, nlu: bool = False):
+    """A rasa_sdk Tracker whose latest message is the given parse result.
+
+    ``nlu=True``: the procedure entities, candidates and FAQ entry come from the real
+    ProcedureMatcher over ``text`` (``nlu_procedures``) instead of ``entities``."""
     from rasa_sdk import Tracker
 
     from bot.vntext import normalize
 
     latest = {"text": normalize(text), "intent": {"name": intent, "confidence": confidence},
               "entities": entities or [], "intent_ranking": ranking or [{"name": intent, "confidence": confidence}]}
+    if nlu:
+        latest.update(nlu_procedures(text, intent, entities))
     events = [{"event": "user", "text": text, "parse_data": latest}]
     return Tracker("test-user", slots or {}, latest, events, False, None, {}, "action_listen")
 

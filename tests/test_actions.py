@@ -59,8 +59,9 @@ async def test_no_procedure_known_asks_which_with_buttons(domain):
     tracker = make_tracker("ask_papers", "cần giấy tờ gì")
     messages, events = await run(ActionAnswerProcedure(), tracker, domain)
     assert messages[0]["text"] == "Bạn hỏi về thủ tục nào?"
-    *procedures, person = messages[0]["buttons"]
+    *procedures, none, person = messages[0]["buttons"]
     assert procedures and all(b["payload"].startswith("/ask_papers{") for b in procedures)
+    assert none == {"title": "Không phải các thủ tục trên", "payload": "/none_of_these"}
     assert person == {"title": "Gặp tư vấn viên", "payload": "/request_human"}   # when none is right
     assert events == []
 
@@ -72,13 +73,16 @@ async def test_two_procedures_named_asks_which(domain):
     assert "thủ tục nào" in messages[0]["text"]
     assert [b["payload"] for b in messages[0]["buttons"]] == ['/ask_fee{"procedure":"ho-chieu"}',
                                                               '/ask_fee{"procedure":"can-cuoc"}',
-                                                              "/request_human"]
+                                                              "/none_of_these", "/request_human"]
 
 
 async def test_procedure_we_do_not_have_is_said_plainly(domain):
-    tracker = make_tracker("ask_papers", "đăng ký xe máy cần gì", [procedure_entity(None, "đăng ký xe máy")])
+    tracker = make_tracker("ask_papers", "thủ tục đăng ký nuôi chó cảnh cần gì", nlu=True)
     messages, events = await run(ActionAnswerProcedure(), tracker, domain)
-    assert "chưa có thông tin về thủ tục \"đăng ký xe máy\"" in messages[0]["text"]
+    text = messages[0]["text"]
+    assert "giấy tờ cần chuẩn bị" in text and "chưa tìm thấy thủ tục nào khớp" in text and "nuôi chó cảnh" in text
+    assert "Giấy tờ cần chuẩn bị —" not in text  # no facts of any procedure
+    assert messages[0]["buttons"][-1] == {"title": "Gặp tư vấn viên", "payload": "/request_human"}
     assert events == []
 
 
@@ -96,9 +100,9 @@ async def test_clarify_offers_likely_procedures_from_search(domain):
     tracker = make_tracker("nlu_fallback", "giấy khai sinh cho em bé", confidence=0.3,
                            ranking=[{"name": "nlu_fallback", "confidence": 0.4}, {"name": "ask_papers", "confidence": 0.3}])
     messages, _ = await run(ActionClarify(), tracker, domain)
-    buttons = messages[0]["buttons"]
-    assert buttons and buttons[0]["payload"] == '/ask_papers{"procedure":"khai-sinh"}'
-    assert len(buttons) <= 3
+    *procedures, none, person = messages[0]["buttons"]
+    assert procedures and procedures[0]["payload"] == '/ask_papers{"procedure":"khai-sinh"}'
+    assert len(procedures) <= 4 and none["payload"] == "/none_of_these" and person["payload"] == "/request_human"
 
 
 async def test_clarify_with_a_procedure_asks_what_about_it(domain):
@@ -109,10 +113,12 @@ async def test_clarify_with_a_procedure_asks_what_about_it(domain):
 
 
 async def test_follow_up_that_points_elsewhere_asks_instead_of_answering(domain):
-    tracker = make_tracker("ask_papers", "đăng ký xe máy cần gì", slots={"procedure": "can-cuoc"})
+    tracker = make_tracker("ask_papers", "đăng ký xe máy cần gì", slots={"procedure": "can-cuoc"}, nlu=True)
     messages, events = await run(ActionAnswerProcedure(), tracker, domain)
-    assert messages[0]["text"] == "Bạn đang hỏi về thủ tục nào?"
-    assert '/ask_papers{"procedure":"can-cuoc"}' in [b["payload"] for b in messages[0]["buttons"]]
+    assert messages[0]["text"].endswith("bạn hỏi về thủ tục nào?")
+    payloads = [b["payload"] for b in messages[0]["buttons"]]
+    assert '/ask_papers{"procedure":"can-cuoc"}' not in payloads and "/none_of_these" in payloads
+    assert all("xe" in b["title"].lower() for b in messages[0]["buttons"][:-2])
     assert events == []
 
 

@@ -11,6 +11,14 @@
   information on that procedure. A procedure named only as a condition of another one
   ("chưa có hộ khẩu ở đây thì có xin giấy phép xây dựng được không") is not the topic:
   it is moved out of the entities to the message's ``procedure_conditions``.
+
+  The procedure itself is then decided by the retrieval over the whole catalogue
+  (``procedures.retrieval``: the hand-written records and the ~2,600 imported from the
+  national database, no retraining when they change) for the intents that ask about a
+  procedure (``RETRIEVAL_INTENTS``): the names found above count as evidence. The message
+  gets ``procedure_candidates`` (the procedures to offer as buttons when several are close,
+  ``[{"id", "code", "name", "score"}]``), ``procedure_words`` (what was understood, for
+  "nothing found") and ``faq`` (the id of a services-FAQ entry the question is about).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -32,6 +40,13 @@ from bot.vntext import fold, normalize
 
 PROCEDURE = "procedure"
 CONDITIONS = "procedure_conditions"
+CANDIDATES = "procedure_candidates"
+WORDS = "procedure_words"
+FAQ = "faq"
+# Intents for which the retrieval decides the procedure; for the others (greetings, status,
+# handover, answers in a dossier) only the names found word for word count.
+RETRIEVAL_INTENTS = frozenset({"ask_papers", "ask_fee", "ask_duration", "ask_where", "ask_how",
+                               "ask_procedure", "start_dossier", "out_of_scope"})
 # Words around a procedure that make it a condition of another one: "chưa có X thì …",
 # "không có X thì …", "X hết hạn thì …" (matched on folded text, whole words).
 _CONDITION_BEFORE = re.compile(r"(?<!\w)(chua|khong|ko|thieu|mat|bi mat)(?!\w)")
@@ -65,6 +80,15 @@ def condition_spans(text: str, entities: List[Dict[str, Any]]) -> List[Dict[str,
             conditions.append(entity)
     goals = {e["value"] for e in named if e not in conditions}
     return [e for e in conditions if e["value"] not in goals] if goals else []
+
+
+def _span(text: str, words: str) -> tuple[int, int]:
+    """The span of ``text`` from the first to the last of the (folded) ``words`` found in it, or all of it."""
+    folded = fold(text)
+    found = [m for m in _WORD.finditer(folded) if m.group(0) in set(words.split())]
+    if not found:
+        return 0, len(text)
+    return found[0].start(), found[-1].end()
 
 
 def normalize_example(text: str, entities: List[Dict[str, Any]]) -> tuple[str, List[Dict[str, Any]]]:
@@ -112,11 +136,13 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"fuzzy": True}
+        return {"fuzzy": True, "retrieval": True}
 
-    def __init__(self, config: Dict[Text, Any], index: Optional[ProcedureIndex] = None) -> None:
+    def __init__(self, config: Dict[Text, Any], index: Optional[ProcedureIndex] = None, retriever=None) -> None:
         self._config = config
         self._index = index
+        self._retriever = retriever
+        self._typos: set = set()
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -142,23 +168,73 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
             if conditions:
                 procedures = [e for e in procedures if e not in conditions]
                 message.set(CONDITIONS, conditions, add_to_output=True)
+            intent = (message.get(INTENT) or {}).get("name")
+            candidates: List[Dict[str, Any]] = []
+            if intent in RETRIEVAL_INTENTS and self._config.get("retrieval", True):
+                procedures, candidates = self.retrieve(text, procedures, message, allow_procedure=intent != "out_of_scope")
+            message.set(CANDIDATES, candidates, add_to_output=True)
             message.set(ENTITIES, others + procedures, add_to_output=True)
         return messages
 
+    def retrieve(self, text: str, procedures: List[Dict[str, Any]], message: Message,
+                 allow_procedure: bool = True) -> tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+        """The procedure entities and the candidates after the retrieval over the whole catalogue."""
+        named: Dict[str, int] = {}
+        typos: Dict[str, str] = {}
+        for e in procedures:
+            if not e.get("value"):
+                continue
+            if (e["start"], e["end"]) in self._typos:
+                typos.setdefault(e["value"], e.get("text") or "")
+            else:
+                named[e["value"]] = max(named.get(e["value"], 0), len(_WORD.findall(e.get("text") or "")))
+        resolution = self.retriever.find(text, named, typos)
+        message.set(WORDS, resolution.words, add_to_output=True)
+        if resolution.faq is not None:
+            message.set(FAQ, resolution.faq.id, add_to_output=True)
+        if not allow_procedure:  # out of scope: only the FAQ and the names found word for word
+            return procedures, []
+        unresolved = [e for e in procedures if not e.get("value")]
+        if resolution.procedure is not None:
+            pid = resolution.procedure.id
+            kept = [e for e in procedures if e.get("value") == pid][:1]
+            if not kept:
+                start, end = _span(text, resolution.words)
+                kept = [self._entity(pid, start, end, text[start:end], "Retrieval", 1.0)]
+            return kept, []
+        if resolution.candidates:
+            return [], [c.as_json() for c in resolution.candidates]
+        if named or typos:  # names were found but the retrieval points elsewhere weakly: nothing sure
+            return [], []
+        return unresolved, []
+
+    @property
+    def retriever(self):
+        if self._retriever is None:
+            from procedures import default_catalogue
+
+            self._retriever = default_catalogue().retriever
+        return self._retriever
+
     def procedure_entities(self, text: str, model_spans: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """Catalogue matches plus resolved (or unresolved) model spans, without overlaps."""
+        self._typos = set()  # spans of names found only with a typo (for the retrieval)
         matches = self.index.find(text)
         if not matches and self._config.get("fuzzy", True):
             matches = self.index.find_fuzzy(text)
+            self._typos = {(m.start, m.end) for m in matches}
         entities = [self._entity(m.procedure_id, m.start, m.end, text[m.start:m.end], "ProcedureMatcher", m.score)
                     for m in matches]
         for span in model_spans:
             if any(e["start"] < span["end"] and span["start"] < e["end"] for e in entities):
                 continue
             words = text[span["start"]:span["end"]]
-            entities.append(self._entity(self.index.resolve(words), span["start"], span["end"], words,
-                                         span.get("extractor", "DIETClassifier"),
-                                         span.get("confidence_entity", 0.0)))
+            exact = self.index.resolve_exact(words)
+            entity = self._entity(exact or self.index.resolve(words), span["start"], span["end"], words,
+                                  span.get("extractor", "DIETClassifier"), span.get("confidence_entity", 0.0))
+            if exact is None and entity["value"]:
+                self._typos.add((entity["start"], entity["end"]))
+            entities.append(entity)
         return sorted(entities, key=lambda e: e["start"])
 
     @staticmethod

@@ -1,8 +1,10 @@
 """Find catalogue procedures named in a citizen's message.
 
-The matcher is fed from the catalogue itself (names, short names and aliases of every
-procedure, folded to lower case without diacritics), so adding a procedure file with
-aliases makes it recognisable after a rebuild, with no new training examples.
+The matcher is fed from the hand-written catalogue records (names, short names and aliases,
+folded to lower case without diacritics), so adding a procedure file with aliases makes it
+recognisable with no new training examples. The records imported from the national
+database are found by the retrieval (``procedures.retrieval``), which takes these matches
+as evidence.
 
 Matching is done on folded text: longest alias first, on word boundaries. Words the
 model tagged as a procedure but that match no alias exactly are resolved fuzzily
@@ -57,6 +59,14 @@ class ProcedureIndex:
             for m in self._regex.finditer(folded)
         ]
 
+    def resolve_exact(self, phrase: str) -> str | None:
+        """The procedure id for a phrase the model tagged, when one of its aliases matches exactly."""
+        folded = fold(phrase)
+        if folded in self.phrases:
+            return self.phrases[folded]
+        exact = self.find(folded)
+        return max(exact, key=lambda m: len(m.text)).procedure_id if exact else None
+
     def resolve(self, phrase: str) -> str | None:
         """The procedure id for a phrase the model tagged, exactly or fuzzily."""
         folded = fold(phrase)
@@ -96,4 +106,4 @@ def default_index() -> ProcedureIndex:
     """The index built from the default catalogue (cached for the process)."""
     from procedures import default_catalogue
 
-    return ProcedureIndex(default_catalogue().alias_phrases())
+    return ProcedureIndex(default_catalogue().alias_phrases(hand_written_only=True))
