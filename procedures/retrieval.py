@@ -68,12 +68,19 @@ COVERAGE_FLOOR = 0.4
 FAQ_COVERAGE = 0.75
 FAQ_MIN_STRENGTH = 10.0
 # Below this share of the question's meaningful parts covered by the best match, nothing is found.
-MIN_COVERAGE = 0.5
+MIN_COVERAGE = 0.34
+# How many words a synonym that fired counts for, in the coverage.
+SYNONYM_WEIGHT = 2.0
 # A single match is answered only when it covers this share of the question's meaningful parts;
 # otherwise the bot asks ("Có phải bạn hỏi về …?").
-SURE_COVERAGE = 0.75
+SURE_COVERAGE = 0.6
 # A procedure named word for word is kept unless the search finds another one this much stronger.
 KEEP_SHARE = 0.6
+# A record at least this share as strong as a named procedure, that covers parts of the question the
+# named one does not ("đăng ký lại khai sinh" for "giấy khai sinh mất, làm lại"), makes the bot ask.
+SIBLING_SHARE = 0.7
+# A word in at most this share of the titles is specific enough to tell a record from its family.
+RARE_TITLE_SHARE = 0.01
 # How many of the strongest bm25 matches get the word-level factors (coverage, names).
 RERANK_DEPTH = 60
 FAQ_ID_PREFIX = "faq:"
@@ -226,6 +233,12 @@ class Retriever:
         self._phrases: dict[str, tuple[str, ...]] = {}
         self._words: dict[str, frozenset[str]] = {}
         self._names: dict[str, tuple[str, ...]] = {}
+        self._titles = {p.id: search.title_text(p.name) for p in catalogue}
+        counts: dict[str, int] = {}
+        for title in self._titles.values():
+            for word in set(title.split()):
+                counts[word] = counts.get(word, 0) + 1
+        self._title_share = {w: n / max(1, len(self._titles)) for w, n in counts.items()}
         for p in catalogue:
             phrases = {search.title_text(p.name), *(v for a in (p.short_name.rstrip("…"), *p.aliases)
                                                     for v in phrase_variants(a))}
@@ -338,23 +351,22 @@ class Retriever:
         return best
 
     def _raw_coverage(self, query: Query, row_id: str) -> float:
+        """The share of the question's meaningful parts the record covers: each synonym that fired
+        counts ``SYNONYM_WEIGHT`` (a reviewed meaning), each other meaningful word 1."""
         words = self._words.get(row_id, frozenset())
-        parts = [any(_share(official, words) >= 0.5 for official in officials)
-                 for officials in query.synonym_groups]
-        parts += [word in words for word in query.content_words]
-        return (sum(parts) / len(parts)) if parts else 1.0
+        covered = total = 0.0
+        for officials in query.synonym_groups:
+            total += SYNONYM_WEIGHT
+            covered += SYNONYM_WEIGHT * any(_share(official, words) >= 0.5 for official in officials)
+        for word in query.content_words:
+            total += 1
+            covered += word in words
+        return covered / total if total else 1.0
 
     def _coverage(self, query: Query, row_id: str) -> float:
-        """The share of the question's meaningful parts that the record's words cover.
-
-        Each synonym that fired is one part (covered when the record has most of an official
-        phrase's words); each other meaningful word is one part.
-        """
-        words = self._words.get(row_id, frozenset())
-        parts = [any(_share(official, words) >= 0.5 for official in officials)
-                 for officials in query.synonym_groups]
-        parts += [word in words for word in query.content_words]
-        return COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * (sum(parts) / len(parts)) if parts else 1.0
+        """The coverage factor of the ranking: ``COVERAGE_FLOOR`` for a record that covers none of the
+        question's meaningful parts, rising to 1 for one that covers them all."""
+        return COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * self._raw_coverage(query, row_id)
 
     def _named_words(self, query: Query, row_id: str) -> int:
         """The words of the longest of the record's names that the question contains word for word."""
@@ -365,6 +377,39 @@ class Retriever:
                 if f" {phrase} " in padded:
                     best = max(best, len(phrase.split()))
         return best
+
+    def _parts(self, query: Query, row_id: str) -> set:
+        """The question's meaningful parts (synonyms that fired, other words) the record covers."""
+        words = self._words.get(row_id, frozenset())
+        parts = {officials for officials in query.synonym_groups
+                 if any(_share(official, words) >= 0.5 for official in officials)}
+        return parts | {w for w in query.content_words if w in words}
+
+    def _specific_parts(self, query: Query, row_id: str) -> set:
+        """The parts of the question the record's *name* covers: synonyms that fired, words of its title
+        that few titles have (a word in one title of 50 says more than "người" or "cấp")."""
+        title = set(self._titles.get(row_id, "").split())
+        parts = {officials for officials in query.synonym_groups
+                 if any(_share(official, frozenset(title)) >= 0.5 for official in officials)}
+        return parts | {w for w in query.content_words if w in title and self._title_share.get(w, 1.0) <= RARE_TITLE_SHARE}
+
+    def _specific_siblings(self, query: Query, pid: str, ranked: Iterable[Candidate]) -> list["Procedure"]:
+        """Strong records that cover parts of the question the named procedure does not cover."""
+        mine = self._parts(query, pid)
+        scores = {c.procedure.id: c.score for c in ranked}
+        floor = SIBLING_SHARE * max(scores.get(pid, 0.0), MIN_STRENGTH)
+        runs = [f" {run} " for run in query.segments]
+        named_here = [ph for ph in self._names.get(pid, ()) if len(ph.split()) >= 2 and any(f" {ph} " in r for r in runs)]
+        return [c.procedure for c in ranked
+                if c.procedure.id != pid and c.score >= floor
+                and any(f" {ph} " in f" {self._titles[c.procedure.id]} " for ph in named_here)  # same family
+                and (self._specific_parts(query, c.procedure.id) - mine
+                     or self._named_words(query, c.procedure.id) > self._named_words(query, pid))][:MAX_CANDIDATES - 1]
+
+    def _covers_synonyms(self, query: Query, pid: str) -> bool:
+        """Whether the record's words cover every synonym that fired (one of its official phrases)."""
+        words = self._words.get(pid, frozenset())
+        return all(any(_share(official, words) >= 0.5 for official in officials) for officials in query.synonym_groups)
 
     def _named_outside_synonyms(self, query: Query, pid: str) -> bool:
         """Whether one of the procedure's names appears in the question outside the citizen phrases that fired."""
@@ -395,6 +440,10 @@ class Retriever:
         # the table says what that phrase means.
         named = {pid: (named[pid] if isinstance(named, Mapping) else 1)
                  for pid in dict.fromkeys(named) if pid in self.catalogue and self._named_outside_synonyms(query, pid)}
+        # A procedure named in a question whose synonyms say something it does not cover ("đổi tên …
+        # giấy khai sinh": the synonym points to "thay đổi, cải chính hộ tịch") is not taken on its
+        # name alone: the search decides, and it stays among the candidates.
+        evidence = {pid: n for pid, n in named.items() if self._covers_synonyms(query, pid)}
         ranked = self._ranked(query, limit=MAX_CANDIDATES + 4)
         procedures = tuple(c for c in ranked if isinstance(c, Candidate))
 
@@ -405,15 +454,33 @@ class Retriever:
         best = strong[0] if strong else None
         close = [c for c in strong if c.score >= CLOSE_SHARE * best.score] if best else []
         close_ids = [c.procedure.id for c in close]
+        if named and not evidence:
+            offered = [c.procedure for c in close[:MAX_CANDIDATES - 1]]
+            offered += [self.catalogue.get(pid) for pid in named if self.catalogue.get(pid) not in offered]
+            if len(offered) == 1:
+                return answer(offered[0].id)
+            scores = {c.procedure.id: c.score for c in procedures}
+            if (best is not None and len(close) == 1
+                    and self._raw_coverage(query, best.procedure.id) >= SURE_COVERAGE):
+                return answer(best.procedure.id)
+            return Resolution(candidates=tuple(Candidate(p, scores.get(p.id, 0.0)) for p in offered[:MAX_CANDIDATES]),
+                              words=query.words, ranked=procedures)
+        named = evidence
         if named:
             ids = list(named)
             words = max(named.values())
             top = best.procedure.id if best is not None else None
             scores = {c.procedure.id: c.score for c in procedures}
             kept = max((scores.get(pid, 0.0) for pid in ids), default=0.0)
-            if (top is None or top in named or kept >= KEEP_SHARE * best.score
+            explains = top is not None and all(self._raw_coverage(query, pid) >= self._raw_coverage(query, top) for pid in ids)
+            if (top is None or top in named or (kept >= KEEP_SHARE * best.score and explains)
                     or (self._named_words(query, top) <= words and kept == 0.0)):
                 if len(ids) == 1:
+                    siblings = self._specific_siblings(query, ids[0], procedures)
+                    if siblings:  # a record more specific to the question's words: ask, don't answer
+                        offered = [self.catalogue.get(ids[0]), *siblings][:MAX_CANDIDATES]
+                        return Resolution(candidates=tuple(Candidate(p, scores.get(p.id, 0.0)) for p in offered),
+                                          words=query.words, ranked=procedures)
                     return answer(ids[0])
                 among = [pid for pid in close_ids if pid in named]
                 if len(among) == 1:
@@ -429,17 +496,20 @@ class Retriever:
             offered += [self.catalogue.get(pid) for pid in ids if self.catalogue.get(pid) not in offered]
             return Resolution(candidates=tuple(Candidate(p, scores.get(p.id, 0.0)) for p in offered[:MAX_CANDIDATES]),
                               words=query.words, ranked=procedures)
-        if best is not None and self._raw_coverage(query, best.procedure.id) < MIN_COVERAGE:
+        weak = best is not None and self._raw_coverage(query, best.procedure.id) < MIN_COVERAGE
+        typos_allowed = best is None  # a typo of a hand-written name counts only when nothing is strong
+        if weak:
             best = None  # the best match leaves most of the question out: nothing found
         faq = self.faq_hit(text)
         if faq is not None and (best is None or faq.coverage >= self._raw_coverage(query, best.procedure.id)):
             return Resolution(faq=faq.entry, words=query.words, ranked=procedures)
-        if best is None:
+        if best is None and typos_allowed:
             content = set(query.content_words)
             for pid in dict.fromkeys(typos):
                 window = set(fold_phrase(typos[pid]).split()) if isinstance(typos, Mapping) else content
                 if pid in self.catalogue and content and len(content & window) / len(content) >= SURE_COVERAGE:
                     return answer(pid)
+        if best is None:
             return Resolution(words=query.words, ranked=procedures)
         close = close[:MAX_CANDIDATES]
         if len(close) == 1 and self._raw_coverage(query, close[0].procedure.id) >= SURE_COVERAGE:

@@ -102,9 +102,21 @@ def _row(p: Procedure) -> dict:
         "level": ",".join(p.level),
         "agency": p.agency,
         "name_folded": title_text(p.name),
-        "aliases_folded": " ; ".join(fold_phrase(a) for a in (p.short_name, *p.aliases)),
+        # Each alias phrase once, without the ones another alias contains: a record with thirty
+        # aliases must not outweigh an official name just by repeating its words (bm25's tf).
+        "aliases_folded": " ; ".join(_distinct_phrases(fold_phrase(a) for a in (p.short_name, *p.aliases))),
         "field_folded": fold_phrase(p.field),
     }
+
+
+def _distinct_phrases(phrases: Iterable[str]) -> list[str]:
+    """The phrases without duplicates and without those contained, word for word, in a longer one."""
+    unique = sorted({p for p in phrases if p}, key=lambda p: (-len(p), p))
+    kept: list[str] = []
+    for phrase in unique:
+        if not any(f" {phrase} " in f" {longer} " for longer in kept):
+            kept.append(phrase)
+    return kept
 
 
 def _faq_row(entry) -> dict:

@@ -15,7 +15,8 @@
   The procedure itself is then decided by the retrieval over the whole catalogue
   (``procedures.retrieval``: the hand-written records and the ~2,600 imported from the
   national database, no retraining when they change) for the intents that ask about a
-  procedure (``RETRIEVAL_INTENTS``): the names found above count as evidence. The message
+  procedure (all but the dialogue-control ones, ``NO_RETRIEVAL_INTENTS``): the names found above
+  count as evidence. The message
   gets ``procedure_candidates`` (the procedures to offer as buttons when several are close,
   ``[{"id", "code", "name", "score"}]``), ``procedure_words`` (what was understood, for
   "nothing found") and ``faq`` (the id of a services-FAQ entry the question is about).
@@ -43,10 +44,10 @@ CONDITIONS = "procedure_conditions"
 CANDIDATES = "procedure_candidates"
 WORDS = "procedure_words"
 FAQ = "faq"
-# Intents for which the retrieval decides the procedure; for the others (greetings, status,
-# handover, answers in a dossier) only the names found word for word count.
-RETRIEVAL_INTENTS = frozenset({"ask_papers", "ask_fee", "ask_duration", "ask_where", "ask_how",
-                               "ask_procedure", "start_dossier", "out_of_scope"})
+# Intents of dialogue control, for which only the names found word for word count (no retrieval):
+# a greeting, a thank-you, yes/no, a dossier status, the menu.
+NO_RETRIEVAL_INTENTS = frozenset({"greet", "thank", "goodbye", "affirm", "deny", "check_status",
+                                  "bot_capabilities", "show_procedures", "none_of_these"})
 # Words around a procedure that make it a condition of another one: "chưa có X thì …",
 # "không có X thì …", "X hết hạn thì …" (matched on folded text, whole words).
 _CONDITION_BEFORE = re.compile(r"(?<!\w)(chua|khong|ko|thieu|mat|bi mat)(?!\w)")
@@ -170,7 +171,7 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
                 message.set(CONDITIONS, conditions, add_to_output=True)
             intent = (message.get(INTENT) or {}).get("name")
             candidates: List[Dict[str, Any]] = []
-            if intent in RETRIEVAL_INTENTS and self._config.get("retrieval", True):
+            if intent not in NO_RETRIEVAL_INTENTS and self._config.get("retrieval", True):
                 procedures, candidates = self.retrieve(text, procedures, message, allow_procedure=intent != "out_of_scope")
             message.set(CANDIDATES, candidates, add_to_output=True)
             message.set(ENTITIES, others + procedures, add_to_output=True)
@@ -186,8 +187,10 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
                 continue
             if (e["start"], e["end"]) in self._typos:
                 typos.setdefault(e["value"], e.get("text") or "")
-            else:
-                named[e["value"]] = max(named.get(e["value"], 0), len(_WORD.findall(e.get("text") or "")))
+            else:  # the words of the alias found (a model's span may hold more words than the name)
+                found = [m for m in self.index.find(e.get("text") or "") if m.procedure_id == e["value"]]
+                words = max((len(m.text.split()) for m in found), default=len(_WORD.findall(e.get("text") or "")))
+                named[e["value"]] = max(named.get(e["value"], 0), words)
         resolution = self.retriever.find(text, named, typos)
         message.set(WORDS, resolution.words, add_to_output=True)
         if resolution.faq is not None:
