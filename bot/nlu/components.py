@@ -172,7 +172,11 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
             intent = (message.get(INTENT) or {}).get("name")
             candidates: List[Dict[str, Any]] = []
             if intent not in NO_RETRIEVAL_INTENTS and self._config.get("retrieval", True):
-                procedures, candidates = self.retrieve(text, procedures, message, allow_procedure=intent != "out_of_scope")
+                searched = text
+                for e in conditions:  # a condition is not the topic: its words are not searched
+                    searched = searched[:e["start"]] + " " * (e["end"] - e["start"]) + searched[e["end"]:]
+                procedures, candidates = self.retrieve(searched, procedures, message,
+                                                       allow_procedure=intent != "out_of_scope")
             message.set(CANDIDATES, candidates, add_to_output=True)
             message.set(ENTITIES, others + procedures, add_to_output=True)
         return messages

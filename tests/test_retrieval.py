@@ -1,0 +1,211 @@
+"""Finding the procedure among the whole catalogue (hand-written + imported national records)."""
+
+from __future__ import annotations
+
+import pytest
+
+from procedures import default_catalogue
+from procedures.retrieval import (
+    MAX_CANDIDATES,
+    SynonymError,
+    family_key,
+    load_synonyms,
+    readable_name,
+    readable_names,
+)
+from tests.conftest import nlu_procedures
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return default_catalogue()
+
+
+@pytest.fixture(scope="module")
+def retriever(catalogue):
+    return catalogue.retriever
+
+
+def code_of(catalogue, resolution):
+    return catalogue.national_code(resolution.procedure.id) if resolution.procedure else None
+
+
+def first_choice(catalogue, resolution):
+    """The procedure answered, or the first one offered."""
+    if resolution.procedure:
+        return code_of(catalogue, resolution)
+    return catalogue.national_code(resolution.candidates[0].procedure.id) if resolution.candidates else None
+
+
+# --- variants of a family are chosen by their words ---------------------------------------------
+
+@pytest.mark.parametrize("text, code", [
+    ("đăng ký kết hôn có yếu tố nước ngoài cần giấy tờ gì", "2.000806"),
+    ("lấy chồng nước ngoài thì đăng ký kết hôn ở đâu", "2.000806"),
+    ("đăng ký lại khai sinh cần gì", "1.004884"),
+    ("xóa đăng ký thường trú", "1.003197"),
+    ("gia hạn tạm trú mất bao lâu", "1.002755"),
+    ("khai báo tạm vắng", "1.003677"),
+    ("rút bảo hiểm xã hội một lần cần giấy tờ gì", "1.001613"),
+    ("sang tên xe máy cũ", "1.013076"),
+    ("cấp giấy phép lái xe quốc tế", "3.000353"),
+    ("tách thửa đất", "1.012784"),
+    # the hand-written records keep their questions
+    ("làm hộ chiếu cần gì", "1.001456"),
+    ("đăng ký khai sinh cho con", "1.001193"),
+    ("giấy độc thân xin ở đâu", "1.004873"),
+    ("đổi bằng lái xe hết hạn", "3.000347"),
+])
+def test_the_words_choose_the_family_member(catalogue, retriever, text, code):
+    assert first_choice(catalogue, retriever.find(text)) == code
+
+
+def test_citizen_words_reach_official_names_through_the_synonym_table(catalogue, retriever):
+    # "giấy độc thân" is nowhere in the official name "Cấp Giấy xác nhận tình trạng hôn nhân"
+    found = retriever.find("xin giấy độc thân")
+    assert found.procedure.name == "Cấp Giấy xác nhận tình trạng hôn nhân"
+    query = retriever.read("sổ đỏ lần đầu")
+    assert "giay chung nhan quyen su dung dat" in query.expansions
+
+
+def test_a_lost_birth_certificate_is_not_answered_as_birth_registration(catalogue, retriever):
+    """The issue's example: "Cấp lại giấy khai sinh" got the papers for registering a birth."""
+    for text in ("cấp lại giấy khai sinh", "làm lại giấy khai sinh bị mất"):
+        found = retriever.find(text)
+        assert code_of(catalogue, found) != "1.001193", text
+        offered = {catalogue.national_code(c.procedure.id) for c in found.candidates} | {code_of(catalogue, found)}
+        assert offered & {"1.004884", "2.000635"}, text
+
+
+# --- close ones: ask with buttons --------------------------------------------------------------
+
+def test_close_procedures_are_asked_with_at_most_four_short_names(catalogue, retriever):
+    found = retriever.find("đăng ký xe máy mới mua")
+    assert found.procedure is None and 2 <= len(found.candidates) <= MAX_CANDIDATES
+    names = [c.as_json()["name"] for c in found.candidates]
+    assert all(len(n) <= 71 and "xe" in n.lower() for n in names)
+    assert len(set(names)) == len(names)  # readable and distinct
+    assert all(set(c.as_json()) == {"id", "code", "name", "score"} for c in found.candidates)
+
+
+def test_one_record_per_family_among_the_candidates(catalogue, retriever):
+    ranked = retriever.rank("trình báo mất hộ chiếu", limit=10)
+    families = [family_key(c.procedure.name) for c in ranked]
+    assert len(families) == len(set(families))
+    # of the four levels of "Trình báo mất hộ chiếu phổ thông", not the abolished district one
+    assert "cấp huyện" not in ranked[0].procedure.name
+
+
+def test_citizen_procedures_are_preferred_to_ones_for_organisations(catalogue, retriever):
+    found = retriever.find("sổ đỏ lần đầu cần giấy tờ gì")
+    top = found.procedure or found.candidates[0].procedure
+    assert "hộ gia đình, cá nhân" in top.name
+
+
+def test_names_that_would_read_the_same_show_what_differs(catalogue):
+    a, b = catalogue.get("tthc-1-013978"), catalogue.get("tthc-1-012753")
+    assert readable_name(a) == readable_name(b)
+    first, second = readable_names([a, b])
+    assert first != second and "hộ gia đình" in first and "tổ chức" in second
+    assert readable_name(catalogue.get("ho-chieu")) == "Làm hộ chiếu"
+    assert readable_name(catalogue.get("tthc-1-001445")) == "Trình báo mất hộ chiếu phổ thông"
+
+
+# --- nothing found --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["hôm nay trời đẹp quá", "thủ tục đăng ký nuôi chó cảnh",
+                                  "xin giấy phép bay flycam", "xin học bổng du học"])
+def test_nothing_found_says_what_was_understood(retriever, text):
+    found = retriever.find(text)
+    assert found.procedure is None and not found.candidates and found.faq is None
+    assert found.words  # what was understood, for the answer
+
+
+def test_a_follow_up_without_a_procedure_finds_nothing(retriever):
+    for text in ("thế còn lệ phí?", "mất bao lâu thì có", "nộp ở đâu vậy", "có gửi qua bưu điện được không"):
+        found = retriever.find(text)
+        assert found.procedure is None and not found.candidates, text
+
+
+# --- diacritics, teencode, typos ------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["xoa dang ky thuong tru", "xóa đăng ký thường trú", "XOÁ ĐĂNG KÝ THƯỜNG TRÚ",
+                                  "xoa dk thuong tru", "cắt hộ khẩu"])
+def test_diacritics_case_and_teencode_do_not_matter(catalogue, retriever, text):
+    found = retriever.find(text)
+    offered = [c.procedure.code for c in found.candidates] + [code_of(catalogue, found)]
+    assert "1.003197" in offered
+
+
+def test_a_typo_of_a_hand_written_name_still_finds_it(catalogue):
+    found = nlu_procedures("ho chiue can gi", "ask_papers")
+    assert [e["value"] for e in found["entities"]] == ["ho-chieu"]
+
+
+def test_a_word_typed_with_diacritics_is_not_taken_for_a_stop_word(retriever):
+    # "chó" folds to "cho" (a stop word): the dog must not vanish from the question
+    assert "cho" in retriever.read("đăng ký nuôi chó").content_words
+    assert "cho" not in retriever.read("dang ky nuoi cho").content_words
+
+
+# --- the NLU component ------------------------------------------------------------------------
+
+def test_the_nlu_reports_candidates_and_no_procedure_when_it_asks():
+    out = nlu_procedures("đăng ký xe máy mới mua cần gì", "ask_papers")
+    assert not [e for e in out["entities"] if e["entity"] == "procedure"]
+    assert len(out["procedure_candidates"]) >= 2
+
+
+def test_the_nlu_answers_an_imported_procedure_with_its_id():
+    out = nlu_procedures("xóa đăng ký thường trú cho người đã mất cần gì", "ask_papers")
+    assert [e["value"] for e in out["entities"]] == ["tthc-1-003197"]
+    assert out["procedure_candidates"] == []
+
+
+def test_greetings_and_yes_no_are_not_searched():
+    assert nlu_procedures("vâng", "affirm")["procedure_candidates"] == []
+    assert "procedure_words" not in nlu_procedures("xin chào ad", "greet")
+
+
+def test_a_condition_is_not_the_topic():
+    out = nlu_procedures("chưa có hộ khẩu ở đây thì có xin giấy phép xây dựng được không", "ask_procedure")
+    assert [e["value"] for e in out["entities"]] == ["giay-phep-xay-dung"]
+
+
+# --- the FAQ ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, entry", [
+    ("quên mật khẩu vneid thì sao", "vneid-quen-mat-khau"),
+    ("nhan ket qua qua buu dien", "buu-chinh-nhan-ket-qua"),
+    ("hồ sơ online có giá trị như nộp trực tiếp không", "ho-so-truc-tuyen-gia-tri"),
+    ("mất mã hồ sơ thì tra cứu thế nào", "mat-ma-ho-so"),
+    ("chữ ký số là gì", "chu-ky-so-la-gi"),
+])
+def test_questions_about_the_services_find_their_faq_entry(retriever, text, entry):
+    assert retriever.find(text).faq.id == entry
+
+
+def test_a_procedure_question_is_not_taken_for_the_faq(retriever):
+    assert retriever.find("lệ phí làm hộ chiếu bao nhiêu").faq is None
+
+
+# --- the synonym table ------------------------------------------------------------------------
+
+def test_every_official_phrase_of_the_synonym_table_is_in_some_record(catalogue, retriever):
+    words = set()
+    for p in catalogue:
+        words |= set(retriever._words[p.id])
+    for synonym in load_synonyms():
+        for official in synonym.official:
+            assert set(official.split()) <= words, official
+
+
+def test_a_citizen_phrase_in_two_entries_is_rejected(tmp_path):
+    path = tmp_path / "synonyms.yml"
+    path.write_text("synonyms:\n  - {citizen: [sổ đỏ], official: [a b]}\n  - {citizen: [so do], official: [c d]}\n",
+                    encoding="utf-8")
+    with pytest.raises(SynonymError, match=r"synonyms\[1\].citizen: 'so do' is already in synonyms\[0\]"):
+        load_synonyms(path)
+    path.write_text("synonyms:\n  - {citizen: [], official: [a]}\n", encoding="utf-8")
+    with pytest.raises(SynonymError, match="non-empty list"):
+        load_synonyms(path)
