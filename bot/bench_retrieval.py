@@ -67,10 +67,10 @@ class RetrievalOnly:
 class ThroughModel:
     """The trained NLU (as ``python -m bot parse``): procedure_code and candidates."""
 
-    def __init__(self, model: Path):
+    def __init__(self, model: Path | None = None, parser=None):
         from bot.parse import Parser
 
-        self.parser = Parser(model)
+        self.parser = parser if parser is not None else Parser(model)
 
     def resolve(self, text: str) -> tuple[str | None, list[str]]:
         result = self.parser.parse(text)

@@ -5,6 +5,9 @@
    independent tests/data/nlu_independent.yml (written apart from the training data, with
    issue 9's patterns). Per intent precision/recall/F1, the most frequent confusions, the
    share of out-of-scope questions recognised, and lost/expired documents taken as status.
+   Then finding the procedure among the whole catalogue (``bot.bench_retrieval``): accuracy on
+   tests/data/retrieval_eval.yml through the trained NLU and through the retrieval alone, time
+   per message, catalogue load, index build, extra memory, and the import of the whole file.
 2. Time to render a prefilled form as PDF.
 3. Dialogue turns through the bot app's HTTP API with all three processes running,
    at 1 and 8 concurrent conversations of ``--turns`` turns: p50/p95 latency, turns/s;
@@ -322,9 +325,14 @@ def run_dialogue(args) -> None:
 
 def main(args) -> None:
     if not args.skip_nlu:
+        from bot import bench_retrieval
         from bot.parse import Parser
 
-        run_nlu(Parser(settings.load().model))
+        parser = Parser(settings.load().model)
+        run_nlu(parser)
+        bench_retrieval.run(bench_retrieval.ThroughModel(parser=parser), "through the trained NLU")
+        bench_retrieval.run()
+        bench_retrieval.print_figures()
     pdf = pdf_timing()
     print(f"\n== PDF (TK01, prefilled) ==\np50 {pdf['p50_ms']:.1f} ms, p95 {pdf['p95_ms']:.1f} ms, {pdf['bytes']} bytes")
     if not args.skip_dialogue:
