@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import resource
 import subprocess
 import sys
 import tempfile
@@ -128,18 +127,21 @@ def print_accuracy(result: dict, title: str) -> None:
 
 
 _MEMORY_PROBE = """
-import resource, sys, time
+import sys, time
 sys.path.insert(0, {root!r})
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
 import procedures, bot.vntext, sqlite_utils, yaml  # the imports the process has anyway
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = rss_mb()
 t = time.perf_counter()
 catalogue = procedures.default_catalogue()
 loaded = time.perf_counter() - t
 t = time.perf_counter()
 catalogue.retriever.find("làm lại giấy khai sinh")
 built = time.perf_counter() - t
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(len(catalogue), loaded, built, (after - before) / 1024)
+print(len(catalogue), loaded, built, rss_mb() - before)
 """
 
 
@@ -194,7 +196,6 @@ def main(argv: list[str] | None = None) -> None:
     else:
         run()
     print_figures(with_import=not args.no_import)
-    print(f"(this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB peak)")
 
 
 if __name__ == "__main__":
