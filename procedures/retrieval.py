@@ -69,6 +69,8 @@ FAQ_COVERAGE = 0.75
 FAQ_MIN_STRENGTH = 10.0
 # Below this share of the question's meaningful parts covered by the best match, nothing is found.
 MIN_COVERAGE = 0.34
+# A name found only with a typo is taken when its words are this share of the question's meaningful words.
+TYPO_COVERAGE = 0.8
 # How many words a synonym that fired counts for, in the coverage.
 SYNONYM_WEIGHT = 2.0
 # A single match is answered only when it covers this share of the question's meaningful parts;
@@ -507,7 +509,7 @@ class Retriever:
             content = set(query.content_words)
             for pid in dict.fromkeys(typos):
                 window = set(fold_phrase(typos[pid]).split()) if isinstance(typos, Mapping) else content
-                if pid in self.catalogue and content and len(content & window) / len(content) >= SURE_COVERAGE:
+                if pid in self.catalogue and content and len(content & window) / len(content) >= TYPO_COVERAGE:
                     return answer(pid)
         if best is None:
             return Resolution(words=query.words, ranked=procedures)
