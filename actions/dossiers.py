@@ -189,10 +189,10 @@ class ActionStartDossier(BaseAction):
         has_pdf = any(f.has_pdf for f in session.forms)
         days = settings.load().draft_retention_days
         what = (f"điền sẵn {' hoặc '.join(sorted(forms))}" if has_pdf
-                else "lập danh sách giấy tờ và mã hồ sơ để bạn theo dõi")
+                else "lập danh sách giấy tờ của trường hợp của bạn và mã hồ sơ để bạn theo dõi")
+        pdf = " và tờ khai PDF để in, ký" if has_pdf else " và phiếu kiểm tra hồ sơ (PDF) để in"
         return (f"Mình sẽ giúp bạn chuẩn bị hồ sơ {procedure.name}. Mình hỏi lần lượt từng thông tin để {what}; "
-                "cuối cùng bạn kiểm tra lại, mình gửi mã hồ sơ, danh sách giấy tờ cần mang theo"
-                f"{' và tờ khai PDF để in, ký' if has_pdf else ''}.\n"
+                f"cuối cùng bạn kiểm tra lại, mình gửi mã hồ sơ, danh sách giấy tờ cần mang theo{pdf}.\n"
                 f"Thông tin chỉ dùng để chuẩn bị hồ sơ; hồ sơ nháp không nộp sẽ tự xóa sau {days} ngày.\n"
                 "Bất cứ lúc nào bạn có thể gõ \"sửa <mục>\" (ví dụ \"sửa ngày sinh\") hoặc \"hủy\" để dừng.\n\n")
 
@@ -365,15 +365,19 @@ class ActionDossierStep(BaseAction):
         if days:
             expected = add_working_days(clock.today(), days)
             lines.append(f"Nếu nộp hôm nay, dự kiến có kết quả ngày {format_date(expected)}.")
-        if form.has_pdf:
+        tail = []
+        if form.has_pdf or form.is_generic:
             hours = settings.load().pdf_link_hours
-            lines += ["", f"Tờ khai điền sẵn (PDF, in ra và ký): {pdf_link(dossier.code)}",
-                      f"(Liên kết dùng được trong {hours} giờ.)"]
+            what = "Tờ khai điền sẵn (PDF, in ra và ký)" if form.has_pdf else "Phiếu kiểm tra hồ sơ (PDF, để in và đánh dấu)"
+            tail += [f"{what}: {pdf_link(dossier.code)}", f"(Liên kết dùng được trong {hours} giờ.)"]
         ways = replies.submit_ways(procedure)
         if ways:
-            lines += ["", "Nộp hồ sơ:"] + [f"• {w}" for w in ways]
-        lines += ["", f"Để xem tình trạng hồ sơ, bạn nhắn: \"hồ sơ {dossier.code} đến đâu rồi\"."]
-        dispatcher.utter_message(text="\n".join(lines))
+            tail += ["", "Nộp hồ sơ:"] + [f"• {w}" for w in ways]
+        if self.catalogue.is_imported(procedure.id):
+            tail += ["", *replies.national_source(procedure)]
+        tail += ["", f"Để xem tình trạng hồ sơ, bạn nhắn: \"hồ sơ {dossier.code} đến đâu rồi\"."]
+        # The checklist may be long (imported records): it is shortened, the code and the links are kept.
+        dispatcher.utter_message(text=replies.fit("\n".join(lines), "\n".join(tail), replies.portal_link(procedure)))
         return [SlotSet(ACTIVE, False)]
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+from procedures.model import NOT_CHECKED, national_source, portal_link  # noqa: F401  (re-exported for the actions)
+
 LEVEL_LABELS = {"bo": "cấp Bộ (trung ương)", "tinh": "cấp tỉnh", "xa": "cấp xã"}
 ONLINE_LABELS = {"toan_trinh": "trực tuyến toàn trình", "mot_phan": "trực tuyến một phần", "khong": ""}
 UNVERIFIED_NOTE = "⚠️ Thông tin có đánh dấu (chưa xác minh) chưa được kiểm chứng với văn bản chính thức, bạn nên hỏi lại nơi tiếp nhận hồ sơ."
@@ -72,8 +74,6 @@ def _mark(procedure, field: str) -> str:
 
 MAX_CHARS = 2000
 MAX_LINE_CHARS = 300
-NATIONAL_SOURCE = "Nguồn: Cơ sở dữ liệu quốc gia về thủ tục hành chính, mã {code}, bản ngày {date}."
-NOT_CHECKED = "Thông tin lấy từ cơ sở dữ liệu quốc gia, thành phố chưa kiểm tra lại; bạn nên hỏi lại nơi tiếp nhận hồ sơ."
 # Warnings for the quality flags of an import (procedures.importer), by flag name.
 FLAG_WARNINGS = {
     "expired_fee_note": "⚠️ Ghi chú về lệ phí trong nguồn đã hết hiệu lực, mức thu hiện nay có thể khác.",
@@ -92,11 +92,6 @@ _FLAG_FIELDS = {"no_agency": "agency", "agency_from_authority": "agency", "no_pa
                 "expired_fee_note": "fee"}
 
 
-def portal_link(procedure) -> str | None:
-    """The record's page on the national portal (or its first source with a link)."""
-    return next((src.url for src in procedure.sources if src.url), None) or procedure.submit.online_url
-
-
 def flag_warnings(flags: Iterable[str], intent: str) -> list[str]:
     """Short warning lines for the flags that concern what the answer to ``intent`` shows."""
     shown = FIELDS_SHOWN.get(intent, FIELDS_SHOWN["ask_procedure"])
@@ -108,16 +103,6 @@ def flag_warnings(flags: Iterable[str], intent: str) -> list[str]:
             continue
         if name in FLAG_WARNINGS and field in shown and FLAG_WARNINGS[name] not in lines:
             lines.append(FLAG_WARNINGS[name])
-    return lines
-
-
-def national_source(procedure) -> list[str]:
-    """The source lines of an imported record: the database, its code and date, the link, not checked."""
-    lines = [NATIONAL_SOURCE.format(code=procedure.code, date=procedure.checked_on.strftime("%d/%m/%Y"))]
-    link = portal_link(procedure)
-    if link:
-        lines.append(link)
-    lines.append(NOT_CHECKED)
     return lines
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from bot.dossiers import (STATES, DossierNotFound, DossierStore, InvalidTransition, add_working_days, checklist,
-                          render_pdf, states)
+                          render_checklist_pdf, render_pdf, states)
 from bot.dossiers.forms import MASKED_TYPES, Form, FormSession, default_forms
 from bot.dossiers.masking import mask
 from bot import clock
@@ -36,6 +36,7 @@ from bot.outbox import Outbox
 from bot.settings import Settings
 from bot.store import MessageStore
 from procedures import Procedure, default_catalogue
+from procedures.model import national_source
 
 __all__ = ["change_state", "show", "list_dossiers", "purge", "failed_messages", "dossier_pdf", "describe", "notification_text",
            "deliver_to_channel", "form_of", "procedure_of", "expected_working_days", "DossierNotFound",
@@ -262,14 +263,22 @@ def purge_tracker_events(path, older_than_days: int, now: Optional[float] = None
 def dossier_pdf(config: Settings, code: str, today: Optional[dt.date] = None) -> Optional[bytes]:
     """The filled form of ``code`` as PDF, with the checklist of papers on the last page.
 
-    ``None`` when there is no such dossier or its form is not printed (``pdf: false``).
+    A generic draft (its form is not printed, ``pdf: false``) gets its printed checklist.
+    ``None`` when there is no such dossier.
     Access control is the caller's business (signed links, see ``bot.dossiers.tokens``).
     """
     dossier = DossierStore(config.app_db).get(code)
     form = form_of(dossier) if dossier is not None else None
-    if form is None or not form.has_pdf:
+    if form is None or not (form.has_pdf or form.is_generic):
         return None
     procedure = procedure_of(dossier)
+    if not form.has_pdf:  # the generic draft: a printed checklist of the citizen's case
+        if procedure is None:
+            return None
+        items = checklist(procedure, dossier.answers, today=today)
+        catalogue = default_catalogue()
+        source = "\n".join(national_source(procedure)) if catalogue.is_imported(procedure.id) else None
+        return render_checklist_pdf(procedure, dossier.answers, dossier.code, items, source=source, today=today)
     items = None
     if procedure is not None:
         with contextlib.suppress(KeyError, ValueError, LookupError):

@@ -159,3 +159,23 @@ class Procedure:
 
 def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+# How an answer from a record imported from the national database says where it comes from.
+NATIONAL_SOURCE = "Nguồn: Cơ sở dữ liệu quốc gia về thủ tục hành chính, mã {code}, bản ngày {date}."
+NOT_CHECKED = "Thông tin lấy từ cơ sở dữ liệu quốc gia, thành phố chưa kiểm tra lại; bạn nên hỏi lại nơi tiếp nhận hồ sơ."
+
+
+def portal_link(procedure: Procedure) -> str | None:
+    """The record's page on the national portal (or its first source with a link)."""
+    return next((src.url for src in procedure.sources if src.url), None) or procedure.submit.online_url
+
+
+def national_source(procedure: Procedure) -> list[str]:
+    """The source lines of an imported record: the database, its code and date, the link, not checked."""
+    lines = [NATIONAL_SOURCE.format(code=procedure.code, date=procedure.checked_on.strftime("%d/%m/%Y"))]
+    link = portal_link(procedure)
+    if link:
+        lines.append(link)
+    lines.append(NOT_CHECKED)
+    return lines

@@ -157,11 +157,22 @@ async def test_checklist_only_procedure_gets_a_code_without_a_form(domain):
     citizen = Citizen(domain)
     entity = [{"entity": "procedure", "value": "ly-lich-tu-phap", "text": "lý lịch", "start": 0, "end": 7}]
     await citizen.say(ActionStartDossier(), "làm lý lịch tư pháp", "start_dossier", entity)
-    summary = await citizen.answer_until_confirm({"full_name": "Lê Thị A", "phone": "0987654321"})
+    summary = await citizen.answer_until_confirm({"full_name": "Lê Thị A", "phone": "0987654321", "case": "1"})
     assert "Lê Thị A" in summary  # the name as typed, not the NLU's "a" → "anh"
     done, _ = await citizen.say(ActionDossierStep(), "đúng", "affirm")
-    assert re.search(CODE, done) and "/dossiers/pdf/" not in done
+    assert re.search(CODE, done) and "Phiếu kiểm tra hồ sơ (PDF" in done and "/dossiers/pdf/" in done
     assert "Giấy tờ bạn cần chuẩn bị" in done
+
+
+async def test_draft_of_an_imported_procedure_ends_with_its_checklist_source_and_pdf(domain):
+    citizen = Citizen(domain)
+    entity = [{"entity": "procedure", "value": "tthc-1-003197", "text": "xóa đăng ký thường trú", "start": 0, "end": 22}]
+    intro, _ = await citizen.say(ActionStartDossier(), "tạo hồ sơ xóa đăng ký thường trú", "start_dossier", entity)
+    assert "Xóa đăng ký thường trú" in intro and "phiếu kiểm tra hồ sơ (PDF)" in intro
+    await citizen.answer_until_confirm({"full_name": "Trần Văn Bình", "phone": "0912345678", "case": "1"})
+    done, _ = await citizen.say(ActionDossierStep(), "đúng", "affirm")
+    assert re.search(CODE, done) and "/dossiers/pdf/" in done and len(done) <= 2000
+    assert "Nguồn: Cơ sở dữ liệu quốc gia về thủ tục hành chính, mã 1.003197" in done
 
 
 async def test_status_only_for_owner_or_with_last_four_phone_digits(domain):

@@ -86,7 +86,7 @@ the PDF has full values and is only reachable with a signed, expiring token.
 from .checklist import ChecklistItem, checklist, format_checklist
 from .forms import Field, Form, FormDefinitionError, FormSession, default_forms, load_form, load_forms
 from .masking import mask, phone_last4
-from .pdf import render_pdf
+from .pdf import render_checklist_pdf, render_pdf
 from .states import STATES, TRANSITIONS, InvalidTransition, check_transition
 from .store import Dossier, DossierNotFound, DossierStore, Draft, Event
 from .tokens import ExpiredToken, InvalidToken, TokenError, check_pdf_token, make_pdf_token
@@ -97,6 +97,7 @@ __all__ = [
     "FormSession", "Form", "Field", "FieldError", "FormDefinitionError", "default_forms", "load_form",
     "load_forms", "DossierStore", "Dossier", "Draft", "Event", "DossierNotFound", "STATES", "TRANSITIONS",
     "InvalidTransition", "check_transition", "add_working_days", "is_working_day", "render_pdf",
+    "render_checklist_pdf",
     "checklist", "format_checklist", "ChecklistItem", "make_pdf_token", "check_pdf_token", "TokenError",
     "InvalidToken", "ExpiredToken", "mask", "phone_last4",
 ]

@@ -3,6 +3,8 @@
 The catalogue (``procedures``) groups papers by case (free Vietnamese text such as
 "Người chưa đủ 14 tuổi"). Which groups apply is decided, in order, by:
 
+0. the citizen's answer to a ``choices_from: paper_groups`` question (the generic draft): only
+   that case's group applies;
 1. a rule in the form YAML (``checklist: [{case, when | applies}]``; the rule's ``case``
    is matched against the group's case without accents, as a prefix);
 2. the form codes printed in the group: a group naming another form of the same
@@ -23,7 +25,7 @@ from bot.vntext import fold
 from procedures.model import quantity_text
 
 from . import conditions
-from .forms import Form, FormSession
+from .forms import Form, FormSession, case_labels
 
 __all__ = ["ChecklistItem", "checklist", "format_checklist"]
 
@@ -84,11 +86,14 @@ def checklist(procedure, answers: Mapping[str, Any], forms: Optional[Mapping[str
         raise ValueError("answers do not decide the form yet")
     answers = session.effective_answers(answers)
     other_codes = {f.code for f in session.forms if f is not form and f.code}
+    chosen = _chosen_case(procedure, form, answers)
     items: list[ChecklistItem] = []
     seen: set[str] = set()
     for certain in (True, None):
-        for group in procedure.papers:
-            if _applies(group, form, other_codes, answers, today, tuple(procedure.papers)) is not certain:
+        for index, group in enumerate(procedure.papers):
+            applies = (index == chosen) if chosen is not None else \
+                _applies(group, form, other_codes, answers, today, tuple(procedure.papers))
+            if applies is not certain:
                 continue
             for paper in group.items:
                 if fold(paper.name) in seen:
@@ -101,6 +106,20 @@ def checklist(procedure, answers: Mapping[str, Any], forms: Optional[Mapping[str
     return items
 
 
+def _chosen_case(procedure, form: Form, answers: Mapping[str, Any]) -> Optional[int]:
+    """The index of the paper group the citizen chose (``choices_from: paper_groups``), or None."""
+    for f in form.fields:
+        if f.choices_from == "paper_groups" and isinstance(answers.get(f.key), str):
+            labels = case_labels(procedure)
+            return labels.index(answers[f.key]) if answers[f.key] in labels else None
+    return None
+
+
+def is_note(item: "ChecklistItem") -> bool:
+    """A portal note kept among the papers ("* Lưu ý: …", no original and no copy): shown as a note."""
+    return not item.originals and not item.copies and fold(item.name).lstrip(" *-").startswith(("luu y", "ghi chu"))
+
+
 def _is_form(paper, form: Form) -> bool:
     if paper.form:
         return paper.form == form.code
@@ -110,6 +129,8 @@ def _is_form(paper, form: Form) -> bool:
 def format_checklist(items: list[ChecklistItem]) -> str:
     """Vietnamese text for chat: the certain papers, then "if you are in this case" ones."""
     lines = ["Giấy tờ bạn cần chuẩn bị:"]
+    notes = [i for i in items if is_note(i)]
+    items = [i for i in items if not is_note(i)]
     for item in (i for i in items if i.certain):
         lines.append(_line(item))
     maybe = [i for i in items if not i.certain]
@@ -119,11 +140,14 @@ def format_checklist(items: list[ChecklistItem]) -> str:
             case = item.case
             lines.append(f"Nếu thuộc trường hợp “{case}”:")
         lines.append(_line(item))
+    if notes:
+        lines.append("Lưu ý:")
+        lines += [f"- {' '.join(n.name.split()).lstrip('* ').rstrip(' ;,')}" for n in notes]
     return "\n".join(lines)
 
 
 def _line(item: ChecklistItem) -> str:
-    text = f"- {item.name}"
+    text = f"- {' '.join(item.name.split()).rstrip(' ;,.:')}"
     if item.form:
         text += f" (mẫu {item.form})"
     text += f": {item.quantity()}"

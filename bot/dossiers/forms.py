@@ -3,7 +3,11 @@
 See the package docstring (``bot.dossiers``) for the YAML schema and the API. Two more keys:
 ``pdf: false`` marks a form that is never printed (``Form.has_pdf``; title, legal_basis and
 signatures are then optional), and ``procedures: ["*"]`` makes a form the fallback of every
-procedure that no other form lists (the generic contact form, procedures/forms/lien-he.yml).
+procedure that no other form lists (the generic draft, procedures/forms/lien-he.yml). The
+generic form itself is not printed; its dossier gets a printed checklist instead
+(``bot.dossiers.pdf.render_checklist_pdf``). A choice field with ``choices_from: paper_groups``
+asks which case of the procedure's papers applies (its options are the cases, resolved per
+procedure by ``FormSession``; not asked when the procedure has fewer than two cases).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -27,7 +31,7 @@ from .validators import FieldError
 
 __all__ = [
     "FIELD_TYPES", "FormDefinitionError", "Field", "Section", "Signature", "Form",
-    "load_form", "load_forms", "default_forms", "FORMS_DIR", "FormSession", "ANY_PROCEDURE",
+    "load_form", "load_forms", "default_forms", "FORMS_DIR", "FormSession", "ANY_PROCEDURE", "case_labels",
 ]
 
 FORMS_DIR = Path(__file__).resolve().parents[2] / "procedures" / "forms"
@@ -47,6 +51,43 @@ MASKED_TYPES = {"personal_id", "phone"}
 CONTACT_PHONE_KEY = "phone"
 # ``procedures: ["*"]``: the form of every procedure that has no form of its own.
 ANY_PROCEDURE = "*"
+# ``choices_from`` values: where a choice field's options come from for the session's procedure.
+# "paper_groups": the cases (trường hợp) of the procedure's papers; with fewer than two cases the
+# field is not asked.
+CHOICE_SOURCES = {"paper_groups"}
+CASE_LABEL_CHARS = 80
+
+
+def case_labels(procedure) -> tuple[str, ...]:
+    """Short, distinct labels of a procedure's paper groups (cases), in catalogue order."""
+    labels: list[str] = []
+    for i, group in enumerate(getattr(procedure, "papers", ()), 1):
+        text = " ".join((group.case or "").split()).strip(" :;,.-–")
+        text = text[:1].upper() + text[1:] if text else f"Trường hợp {i}"
+        if len(text) > CASE_LABEL_CHARS:
+            text = text[:CASE_LABEL_CHARS - 1].rsplit(" ", 1)[0].rstrip(" ,;:(") + "…"
+        while text in labels:
+            text = f"{text} ({i})"
+        labels.append(text)
+    return tuple(labels)
+
+
+def for_procedure(form: "Form", procedure) -> "Form":
+    """``form`` with its ``choices_from`` fields resolved for ``procedure`` (or dropped when they do not apply)."""
+    if not any(f.choices_from for f in form.fields):
+        return form
+    labels = case_labels(procedure) if procedure is not None else ()
+    sections = []
+    for section in form.sections:
+        fields = []
+        for f in section.fields:
+            if f.choices_from == "paper_groups":
+                if len(labels) < 2:
+                    continue
+                f = replace(f, choices=labels)
+            fields.append(f)
+        sections.append(replace(section, fields=tuple(fields)))
+    return replace(form, sections=tuple(sections))
 
 # What a citizen types to leave an optional field empty (compared after fold()).
 SKIP_WORDS = {"khong", "khong co", "ko", "k", "bo qua", "chua co", "khong biet", "khong ro",
@@ -75,6 +116,7 @@ class Field:
     params: dict = field(default_factory=dict)    # static parser keywords
     aliases: tuple[str, ...] = ()                 # extra words to find the field when editing
     pdf: dict = field(default_factory=dict)       # number, label, upper, checkboxes, in_words, hidden
+    choices_from: Optional[str] = None            # "paper_groups": the choices are the procedure's cases
 
     def question(self) -> str:
         """The message to send: the prompt, the choices and how to skip an optional field."""
@@ -192,19 +234,23 @@ def _field(raw: Mapping[str, Any], where: str) -> Field:
     if ftype not in FIELD_TYPES:
         raise FormDefinitionError(f"{where}: unknown type {ftype!r}")
     choices = tuple(raw.get("choices") or ())
-    if (ftype == "choice") != bool(choices):
+    choices_from = raw.get("choices_from")
+    if choices_from is not None and (choices_from not in CHOICE_SOURCES or ftype != "choice" or choices):
+        raise FormDefinitionError(f"{where}: 'choices_from' must be one of {sorted(CHOICE_SOURCES)}, "
+                                  "for a choice field without 'choices'")
+    if (ftype == "choice") != bool(choices or choices_from):
         raise FormDefinitionError(f"{where}: 'choices' is required for, and only for, type choice")
     if raw.get("when") is not None:
         conditions.validate(raw["when"], where)
     unknown = set(raw) - {"key", "label", "prompt", "type", "required", "why", "choices", "when",
-                          "context", "params", "aliases", "pdf"}
+                          "context", "params", "aliases", "pdf", "choices_from"}
     if unknown:
         raise FormDefinitionError(f"{where}: unknown keys {sorted(unknown)}")
     return Field(key=key, label=raw["label"], prompt=raw["prompt"].strip(), type=ftype,
                  required=bool(raw.get("required", True)), why=raw.get("why"), choices=choices,
                  when=raw.get("when"), context=dict(raw.get("context") or {}),
                  params=dict(raw.get("params") or {}), aliases=tuple(raw.get("aliases") or ()),
-                 pdf=dict(raw.get("pdf") or {}))
+                 pdf=dict(raw.get("pdf") or {}), choices_from=choices_from)
 
 
 def _check_references(form: Form, where: str) -> None:
@@ -346,13 +392,19 @@ class FormSession:
     """
 
     def __init__(self, procedure_id: str, forms: Optional[Mapping[str, Form]] = None,
-                 today: Optional[dt.date] = None):
+                 today: Optional[dt.date] = None, procedure=None):
         all_forms = default_forms() if forms is None else forms
         self.procedure_id = procedure_id
         self.forms = [f for f in all_forms.values() if procedure_id in f.procedures] or \
             [f for f in all_forms.values() if f.is_generic]
         if not self.forms:
             raise KeyError(f"no form for procedure {procedure_id!r}")
+        if any(f.choices_from for form in self.forms for f in form.fields):
+            if procedure is None:
+                from procedures import default_catalogue
+
+                procedure = default_catalogue().get(procedure_id)
+            self.forms = [for_procedure(form, procedure) for form in self.forms]
         self._today = today
 
     @property

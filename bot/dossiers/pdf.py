@@ -7,6 +7,11 @@ in form order (numbered as on the paper form; ``pdf.inline`` fields continue the
 fields that do not apply to this case print blank, as the citizen would leave them),
 tables for two-party forms, declaration, place/date line, signature blocks, footnotes and,
 optionally, the checklist of papers on a last page.
+
+``render_checklist_pdf(procedure, answers, dossier_code, items)``: the printed checklist of a
+generic draft (procedures without a form of their own): the procedure and its national code,
+the dossier code, the applicant's contact, the case, the papers with originals and copies,
+where to submit and, for a record imported from the national database, its source.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from bot import clock
 from . import conditions
 from .forms import Field, Form, Section
 
-__all__ = ["render_pdf", "font_paths", "date_in_words", "number_in_words", "FontMissing"]
+__all__ = ["render_pdf", "render_checklist_pdf", "font_paths", "date_in_words", "number_in_words", "FontMissing"]
 
 FONT_DIR = Path(os.environ.get("DEJAVU_FONT_DIR", "/usr/share/fonts/truetype/dejavu"))
 FONT = "DejaVu"
@@ -318,4 +323,57 @@ def render_pdf(form: Form, answers: Mapping[str, Any], dossier_code: str,
     _notes(doc, form)
     if checklist_items:
         _checklist_page(doc, checklist_items)
+    return bytes(doc.output())
+
+
+def render_checklist_pdf(procedure, answers: Mapping[str, Any], dossier_code: str, items: Iterable,
+                         source: Optional[str] = None, today: Optional[dt.date] = None) -> bytes:
+    """The checklist of a generic draft as PDF bytes (see the module docstring).
+
+    ``source``: the lines that say where an imported record comes from (printed at the end)."""
+    from .checklist import is_note
+
+    today = today or clock.today()
+    doc = _Doc(f"Mã hồ sơ {dossier_code} · Phiếu do trợ lý thủ tục hành chính lập; "
+               "kiểm tra lại với nơi tiếp nhận hồ sơ")
+    doc.set_title(f"Phiếu kiểm tra hồ sơ - {dossier_code}")
+    doc.set_creator("bot.dossiers")
+    doc.set_creation_date(clock.now())
+    doc.alias_nb_pages()
+    doc.add_page()
+    doc.text_line("PHIẾU KIỂM TRA HỒ SƠ", 14, bold=True, align="C", h=8)
+    doc.text_line(procedure.name, 11.5, bold=True, align="C")
+    if procedure.code:
+        doc.text_line(f"Mã thủ tục: {procedure.code}", 10, align="C")
+    doc.ln(3)
+    doc.text_line(f"Mã hồ sơ: {dossier_code}   ·   Ngày lập: {today.strftime('%d/%m/%Y')}", 10.5)
+    for label, key in (("Người làm thủ tục", "full_name"), ("Số điện thoại", "phone"), ("Trường hợp", "case"),
+                       ("Ghi chú", "note")):
+        if answers.get(key):
+            doc.text_line(f"{label}: {answers[key]}", 10.5)
+    doc.ln(2)
+    items = list(items)
+    papers = [i for i in items if not is_note(i)]
+    doc.text_line("GIẤY TỜ CẦN CHUẨN BỊ", 12, bold=True, h=7)
+    for n, item in enumerate(papers, 1):
+        head = f"{n}. {' '.join(item.name.split()).rstrip(' ;,.:')}" + (f" (mẫu {item.form})" if item.form else "")
+        if not item.certain:
+            head += f" — nếu thuộc trường hợp “{item.case}”"
+        doc.text_line(head, 10)
+        doc.text_line(f"{UNCHECKED} {item.quantity()}" + (f". {item.note}" if item.note else ""), 9.5)
+        doc.ln(0.5)
+    notes = [i for i in items if is_note(i)]
+    if notes:
+        doc.ln(1)
+        doc.text_line("Lưu ý", 10.5, bold=True)
+        for note in notes:
+            doc.text_line(" ".join(note.name.split()).lstrip("* "), 9.5)
+    where = procedure.submit.where or procedure.agency
+    if where:
+        doc.ln(2)
+        doc.text_line(f"Nơi nộp: {where}", 10.5)
+    if source:
+        doc.ln(2)
+        for line in source.splitlines():
+            doc.text_line(line, 8.5, h=4.5)
     return bytes(doc.output())
