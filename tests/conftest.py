@@ -79,8 +79,8 @@ def stack(model_path, tmp_path_factory, platforms):
 
 @pytest.fixture(scope="session")
 def domain():
-    from rasa_sdk.interfaces import Tracker  # noqa: F401  (import check)
     import yaml
+    from rasa_sdk.interfaces import Tracker  # noqa: F401  (import check)
 
     from bot.settings import ROOT
 

@@ -15,14 +15,16 @@ import pytest
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from tests.test_browser import (  # noqa: F401  (fixtures)
-    browser,
+from tests import test_browser
+from tests.test_browser import (
     bot_messages,
-    chat_page,
     message_box,
     new_bot_texts,
     wait_for_greeting,
 )
+
+browser = test_browser.browser      # the fixtures, shared with the other browser tests
+chat_page = test_browser.chat_page
 
 pytestmark = pytest.mark.stack
 

@@ -7,7 +7,12 @@ import textwrap
 import pytest
 
 from bot.dossiers.checklist import checklist, format_checklist
-from bot.dossiers.forms import FormDefinitionError, FormSession, default_forms, load_form
+from bot.dossiers.forms import (
+    FormDefinitionError,
+    FormSession,
+    default_forms,
+    load_form,
+)
 from bot.dossiers.validators import FieldError
 from procedures import default_catalogue
 
@@ -119,8 +124,9 @@ def test_portal_notes_are_shown_as_notes_not_as_papers():
 
 
 def test_the_printed_checklist_of_an_imported_procedure(several_cases):
-    from pypdf import PdfReader
     import io
+
+    from pypdf import PdfReader
 
     from bot.dossiers import render_checklist_pdf
     from procedures.model import national_source
