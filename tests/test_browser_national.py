@@ -65,10 +65,9 @@ def test_imported_procedure_answer_draft_and_pdf_checklist(chat_page, stack):
         text = next((value for words, value in ANSWERS if words in prompt), None)
         assert text is not None, reply
         reply = ask(page, text)
-    link = re.search(r"https?://\S+/dossiers/pdf/\S+", reply)
-    assert link, reply
-    assert re.search(r"HS-\d{4}-[A-Z0-9]{6}", reply)
-    pdf = httpx.get(stack.base_url + "/dossiers/" + link.group(0).split("/dossiers/", 1)[1], timeout=30)
+    assert "/dossiers/pdf/" in reply and re.search(r"HS-\d{4}-[A-Z0-9]{6}", reply)
+    link = bot_messages(page).last.locator("a[href*='/dossiers/pdf/']").first.get_attribute("href")
+    pdf = httpx.get(stack.base_url + "/dossiers/" + link.split("/dossiers/", 1)[1], timeout=30)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "1.003197" in text and "Trần Văn Bình" in text

@@ -315,11 +315,16 @@ def test_tampered_or_foreign_links_are_404(config, client):
         assert NAME not in response.text
 
 
-def test_no_pdf_for_a_contact_only_dossier(config, client):
+def test_a_contact_draft_prints_the_checklist_not_a_form(config, client):
+    # The generic draft (form lien-he, never printed as an application form) gets the printed
+    # checklist of the procedure's papers, with the citizen's contact (the link is signed).
     answers = {"full_name": "Trần Văn Bảo", "phone": "0987654321", "note": None}
     code = new_dossier(config, procedure="doi-gplx", answers=answers, form_id="lien-he").code
     response = client.get(f"/dossiers/pdf/{make_pdf_token(code, config.secret(), ttl=3600)}")
-    assert response.status_code == 404
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    text = unicodedata.normalize("NFC", "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(response.content)).pages))
+    assert code in text and "Đổi giấy phép lái xe" in text and "Trần Văn Bảo" in text
+    assert "GIẤY TỜ CẦN CHUẨN BỊ" in text and "Giấy khám sức khỏe" in text
     shown = client.get(f"/api/staff/dossiers/{code}", headers=AUTH).json()
     assert {a["key"]: a["value"] for a in shown["answers"]} == {"full_name": "Trần Văn Bảo", "phone": "0987***321"}
     assert shown["procedure_name"].startswith("Đổi giấy phép lái xe")

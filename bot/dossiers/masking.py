@@ -28,8 +28,11 @@ MIN_MASKED_DIGITS = 9   # an old 9-digit ID card number; phones have 10, persona
 
 _SEP = "[" + re.escape(SEPARATORS) + "]"
 _WHOLE_NUMBER = re.compile(rf"{_SEP}*(\+?){_SEP}*[0-9](?:{_SEP}*[0-9])*{_SEP}*", re.ASCII)
-# In free text: a dossier code (kept as is) or a number (digits joined by separators).
-_IN_TEXT = re.compile(rf"(?P<code>{_CODE_IN_TEXT.pattern})|(?P<number>\+?[0-9](?:{_SEP}*[0-9])*)",
+# A signed PDF link's token ("/dossiers/pdf/HS-2026-K7Q4MP.1796000014.<signature>"): its digits
+# are an expiry time and a signature, not personal data, and masking them breaks the link.
+_PDF_TOKEN = rf"https?://[^\s/]+/dossiers/pdf/(?:{_CODE_IN_TEXT.pattern})\.[0-9]+\.[A-Za-z0-9_-]+"
+# In free text: a PDF link or a dossier code (kept as is), or a number (digits joined by separators).
+_IN_TEXT = re.compile(rf"(?P<link>{_PDF_TOKEN})|(?P<code>{_CODE_IN_TEXT.pattern})|(?P<number>\+?[0-9](?:{_SEP}*[0-9])*)",
                       re.ASCII | re.IGNORECASE)
 
 
@@ -68,7 +71,7 @@ def phone_last4(phone: object) -> str | None:
 
 
 def _masked(match: re.Match) -> str:
-    if match.group("code") is not None:
+    if match.group("code") is not None or match.group("link") is not None:
         return match.group(0)
     number = match.group("number")
     digits = re.sub(r"[^0-9]", "", number)
@@ -81,6 +84,7 @@ def mask_numbers(text: object) -> str:
     """``text`` (normalised) with every long number (ID, phone) masked, for storing chat messages.
 
     A number is digits joined by any run of separators (see :func:`personal_number`) with at
-    least ``MIN_MASKED_DIGITS`` digits; dossier codes ("HS-2026-K7Q4MP") are left alone.
+    least ``MIN_MASKED_DIGITS`` digits; dossier codes ("HS-2026-K7Q4MP") and the tokens of
+    signed PDF links (``/dossiers/pdf/…``) are left alone.
     """
     return _IN_TEXT.sub(_masked, normalise_input(text))

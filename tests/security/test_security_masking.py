@@ -118,3 +118,15 @@ def test_the_property_saw_many_accepted_variants():
     if not ACCEPTED:
         pytest.skip("only meaningful after test_property_accepted_by_a_validator_implies_masked")
     assert len(ACCEPTED) >= 100
+
+
+def test_a_signed_pdf_link_survives_masking_and_numbers_beside_it_do_not():
+    # The web chat shows stored messages: a masked token would be a dead link (404).
+    from bot.dossiers.tokens import make_pdf_token
+
+    link = "http://localhost:8000/dossiers/pdf/" + make_pdf_token("HS-2026-H2U6SD", "s" * 32, ttl=3600)
+    text = f"Phiếu kiểm tra hồ sơ (PDF): {link}\nSĐT 0912345678"
+    masked = mask_numbers(text)
+    assert link in masked and "0912345678" not in masked
+    # a number made to look like a link is still masked
+    assert "0912345678" not in mask_numbers("/dossiers/pdf/0912345678 và http://x/dossiers/pdf/0912345678.1.a")
