@@ -85,6 +85,7 @@ SIBLING_SHARE = 0.7
 RARE_TITLE_SHARE = 0.01
 # How many of the strongest bm25 matches get the word-level factors (coverage, names).
 RERANK_DEPTH = 60
+FETCH_DEPTH = 4 * RERANK_DEPTH   # rows read by bm25 before the priors (see _ranked)
 FAQ_ID_PREFIX = "faq:"
 
 # Words that say what the citizen wants to know, not which procedure (folded, longest first
@@ -300,11 +301,19 @@ class Retriever:
     def _ranked(self, query: Query, limit: int) -> list:
         if not query.terms:
             return []
-        with self._lock:
-            strengths = search.relevance(self._db, query.terms)
         # bm25 × prior for every match, then the word-level factors for the strongest ones only.
-        first = sorted(((strength * self._priors.get(row_id, 1.0), row_id) for row_id, strength in strengths.items()),
-                       key=lambda item: (-item[0], item[1]))[:RERANK_DEPTH]
+        # Priors only lower a score, so the strongest FETCH_DEPTH rows by bm25 hold the
+        # RERANK_DEPTH strongest by bm25 × prior whenever RERANK_DEPTH of them still score at
+        # least the weakest fetched bm25 (no row left out can beat that); else all rows are read.
+        with self._lock:
+            strengths = search.relevance(self._db, query.terms, limit=FETCH_DEPTH)
+        first = self._first(strengths)
+        if len(strengths) == FETCH_DEPTH:
+            floor = min(strengths.values())
+            if sum(1 for strength, _ in first if strength >= floor) < min(RERANK_DEPTH, len(first)) or \
+                    len(first) < RERANK_DEPTH:
+                with self._lock:
+                    first = self._first(search.relevance(self._db, query.terms))
         ranked = [(strength * self._coverage(query, row_id) * self._named(query, row_id), row_id)
                   for strength, row_id in first]
         ranked.sort(key=lambda item: (-item[0], item[1]))
@@ -318,6 +327,11 @@ class Retriever:
             if len(result) >= limit:
                 break
         return result
+
+    def _first(self, strengths: dict[str, float]) -> list[tuple[float, str]]:
+        """The RERANK_DEPTH strongest rows by bm25 × prior."""
+        return sorted(((strength * self._priors.get(row_id, 1.0), row_id) for row_id, strength in strengths.items()),
+                      key=lambda item: (-item[0], item[1]))[:RERANK_DEPTH]
 
     def faq_hit(self, text: str) -> "FaqHit | None":
         """The FAQ entry ``text`` asks about, when one covers most of its words.
