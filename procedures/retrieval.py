@@ -416,11 +416,29 @@ class Retriever:
         floor = SIBLING_SHARE * max(scores.get(pid, 0.0), MIN_STRENGTH)
         runs = [f" {run} " for run in query.segments]
         named_here = [ph for ph in self._names.get(pid, ()) if len(ph.split()) >= 2 and any(f" {ph} " in r for r in runs)]
+        # an official phrase the synonym table read in the question, when the record's name has it
+        named_here += [ph for ph in query.expansions if f" {ph} " in f" {self._titles.get(pid, '')} "]
         return [c.procedure for c in ranked
                 if c.procedure.id != pid and c.score >= floor
                 and any(f" {ph} " in f" {self._titles[c.procedure.id]} " for ph in named_here)  # same family
                 and (self._specific_parts(query, c.procedure.id) - mine
+                     or self._title_pairs(query, c.procedure.id) - self._name_pairs(pid)
                      or self._named_words(query, c.procedure.id) > self._named_words(query, pid))][:MAX_CANDIDATES - 1]
+
+    @staticmethod
+    def _pairs(text: str) -> set:
+        words = text.split()
+        return set(zip(words, words[1:]))
+
+    def _title_pairs(self, query: Query, row_id: str) -> set:
+        """Two words in a row that the question and the record's official name both have
+        ("cấp lại", "đăng ký lại", "nước ngoài"): what tells a family's members apart."""
+        asked = set().union(*(self._pairs(run) for run in (*query.segments, *query.expansions)))
+        return asked & self._pairs(self._titles.get(row_id, ""))
+
+    def _name_pairs(self, row_id: str) -> set:
+        """The word pairs of the record's official name and of its aliases."""
+        return set().union(self._pairs(self._titles.get(row_id, "")), *(self._pairs(ph) for ph in self._names.get(row_id, ())))
 
     def _covers_synonyms(self, query: Query, pid: str) -> bool:
         """Whether the record's words cover every synonym that fired (one of its official phrases)."""
@@ -473,6 +491,11 @@ class Retriever:
         if named and not evidence:
             offered = [c.procedure for c in close[:MAX_CANDIDATES - 1]]
             offered += [self.catalogue.get(pid) for pid in named if self.catalogue.get(pid) not in offered]
+            if len(offered) == 1 and offered[0].id in named:
+                # Named, but the question says something its record does not cover: offer the strong
+                # records that do cover it beside it, if there are any.
+                offered += [c.procedure for c in strong if self._covers_synonyms(query, c.procedure.id)
+                            and c.procedure not in offered][:MAX_CANDIDATES - 1]
             if len(offered) == 1:
                 return answer(offered[0].id)
             scores = {c.procedure.id: c.score for c in procedures}
