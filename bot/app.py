@@ -83,8 +83,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import auth, clock, console, staff
+from bot import admin, auth, clock, console, staff
 from bot import settings as settings_module
+from bot.admin import common as admin_common
 from bot.channel_hub import ChannelHub
 from bot.conversations import (
     MAX_PAYLOAD_CHARS,
@@ -783,6 +784,7 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         routes=[
             *auth.routes(),
             *console.routes(),
+            *admin.routes(),
             Route("/", index),
             Route("/widget.js", widget_js),
             Route("/api/conversations", create_conversation, methods=["POST"]),
@@ -801,6 +803,6 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         middleware=[Middleware(SecurityHeadersMiddleware, frame_origins=widget_origins(config.widget_origins)),
                     Middleware(ErrorMiddleware),
                     Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)],
-        exception_handlers={Exception: _server_error, **auth.exception_handlers()},
+        exception_handlers={Exception: _server_error, **auth.exception_handlers(), **admin_common.exception_handlers()},
         lifespan=lifespan,
     )

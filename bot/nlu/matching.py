@@ -9,14 +9,18 @@ as evidence.
 Matching is done on folded text: longest alias first, on word boundaries. Words the
 model tagged as a procedure but that match no alias exactly are resolved fuzzily
 (typos such as "ho chiue"): windows of at least 8 letters, same first letter, similarity ≥ 0.84.
+
+``default_index()`` follows the live catalogue (``procedures.loading.default_catalogue``): when a
+staff member saves a record with new aliases, the next message is matched against them, in the
+Rasa process too, with no retraining (the index is rebuilt in a few milliseconds).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Mapping
 
 from bot.vntext import fold, normalize
@@ -101,9 +105,34 @@ class ProcedureIndex:
         return self.phrases[best[0]] if best else None
 
 
-@lru_cache(maxsize=1)
-def default_index() -> ProcedureIndex:
-    """The index built from the default catalogue (cached for the process)."""
-    from procedures import default_catalogue
+class LiveIndex:
+    """The index of the default catalogue as it is now: rebuilt when the catalogue reloaded.
+    Every ``ProcedureIndex`` method and attribute is available on it."""
 
-    return ProcedureIndex(default_catalogue().alias_phrases(hand_written_only=True))
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._source = None  # the catalogue snapshot the index was built from
+        self._index: ProcedureIndex | None = None
+
+    def current(self) -> ProcedureIndex:
+        from procedures import default_catalogue
+
+        catalogue = default_catalogue().current()
+        with self._lock:
+            if catalogue is not self._source:
+                self._index = ProcedureIndex(catalogue.alias_phrases(hand_written_only=True))
+                self._source = catalogue
+            return self._index
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_lock", "_source", "_index"):  # copy, pickle, …
+            raise AttributeError(name)
+        return getattr(self.current(), name)
+
+
+_DEFAULT = LiveIndex()
+
+
+def default_index() -> LiveIndex:
+    """The index of the default catalogue, one per process, following its changes."""
+    return _DEFAULT

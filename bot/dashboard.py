@@ -1,0 +1,247 @@
+"""The staff dashboard's figures: conversations, intents, procedures, fallbacks, handovers,
+dossiers and ratings over the last ``days`` Vietnam dates, and their CSV export.
+
+Read-only over the stores that already record everything (no counters of its own, so the
+figures can be recomputed for any window and never drift):
+
+- conversations and citizen messages: the app's ``messages`` table (``config.app_db``), a
+  conversation counted on each Vietnam date it sent a message, under its channel;
+- intents, procedures and the fallback rate: Rasa's tracker store (``config.tracker_db``),
+  ``user`` events: the intent Rasa predicted (``nlu_fallback`` = not understood) and the
+  ``procedure`` entities resolved to catalogue ids;
+- handovers, waits and ratings: ``bot.handover.figures`` over the recorded handover events
+  (one definition of a wait and a rating for the console and for this page);
+- dossiers by state (now) and created per day: the ``dossiers`` table.
+
+A store that does not exist yet (a fresh install, Rasa never started) counts as empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import sqlite3
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterable
+
+from bot import clock
+from bot.dossiers.states import STATES
+from bot.handover.figures import figures as handover_figures
+
+__all__ = ["dashboard", "dashboard_csv", "CHANNELS", "TOP"]
+
+CHANNELS = ("web", "zalo", "telegram")
+TOP = 10
+FALLBACK = "nlu_fallback"
+
+
+def _readonly(path: Path) -> sqlite3.Connection | None:
+    if not Path(path).exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _vn_date(value) -> dt.date | None:
+    """The Vietnam date of an ISO time (naive = UTC) or a Unix timestamp."""
+    try:
+        when = (dt.datetime.fromtimestamp(float(value), dt.timezone.utc) if isinstance(value, (int, float))
+                else dt.datetime.fromisoformat(str(value)))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(clock.VN_TZ).date()
+
+
+def _conversations(conn, since_iso: str, dates: set) -> tuple[dict, dict]:
+    """{date: {channel: conversations}}, {date: citizen messages}."""
+    seen: dict = defaultdict(lambda: defaultdict(set))
+    messages: Counter = Counter()
+    if conn is None or not _has_table(conn, "messages"):
+        return {}, {}
+    rows = conn.execute("SELECT conversation_id, channel, created_at FROM messages "
+                        "WHERE direction = 'in' AND created_at >= ?", (since_iso,))
+    for row in rows:
+        day = _vn_date(row["created_at"])
+        if day in dates:
+            seen[day][row["channel"] or "web"].add(row["conversation_id"])
+            messages[day] += 1
+    return {day: {ch: len(ids) for ch, ids in channels.items()} for day, channels in seen.items()}, messages
+
+
+def _nlu(conn, since_ts: float, dates: set) -> tuple[Counter, Counter, Counter, Counter]:
+    """Intents, procedures, user turns per day and fallbacks per day, from Rasa's events."""
+    intents: Counter = Counter()
+    procedures: Counter = Counter()
+    turns: Counter = Counter()
+    fallbacks: Counter = Counter()
+    if conn is None or not _has_table(conn, "events"):
+        return intents, procedures, turns, fallbacks
+    rows = conn.execute("SELECT timestamp, intent_name, data FROM events WHERE type_name = 'user' AND timestamp >= ?",
+                        (since_ts,))
+    for row in rows:
+        day = _vn_date(row["timestamp"])
+        if day not in dates:
+            continue
+        try:
+            data = json.loads(row["data"] or "{}")
+        except ValueError:
+            data = {}
+        if str(data.get("text") or "").startswith("/"):   # a button press, not something typed
+            continue
+        intent = row["intent_name"] or ((data.get("parse_data") or {}).get("intent") or {}).get("name")
+        turns[day] += 1
+        if intent == FALLBACK:
+            fallbacks[day] += 1
+        if intent:
+            intents[intent] += 1
+        entities = (data.get("parse_data") or {}).get("entities") or []
+        named = {e.get("value") for e in entities if isinstance(e, dict) and e.get("entity") == "procedure"}
+        for value in named:
+            if isinstance(value, str) and value:
+                procedures[value] += 1
+    return intents, procedures, turns, fallbacks
+
+
+def _dossiers(conn, dates: set) -> tuple[Counter, Counter]:
+    by_state: Counter = Counter()
+    created: Counter = Counter()
+    if conn is None or not _has_table(conn, "dossiers"):
+        return by_state, created
+    for row in conn.execute("SELECT state, created_at FROM dossiers"):
+        by_state[row["state"]] += 1
+        day = _vn_date(row["created_at"])
+        if day in dates:
+            created[day] += 1
+    return by_state, created
+
+
+def _handover_events(conn, since_iso: str) -> list[dict]:
+    if conn is None or not _has_table(conn, "handover_events"):
+        return []
+    rows = conn.execute("SELECT * FROM handover_events WHERE at >= ? ORDER BY id", (since_iso,)).fetchall()
+    out = []
+    for row in rows:
+        try:
+            detail = json.loads(row["detail"] or "{}")
+        except ValueError:
+            detail = {}
+        out.append({**{k: row[k] for k in row.keys()}, "detail": detail})
+    return out
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def dashboard(app_db: Path, tracker_db: Path, days: int = 30, today: dt.date | None = None,
+              procedure_name=None) -> dict:
+    """The figures of the last ``days`` Vietnam dates up to ``today`` (inclusive), oldest first.
+
+    ``procedure_name(id)`` names a procedure for the top list (the id itself without it).
+    """
+    days = max(1, min(int(days), 366))
+    today = today or clock.today()
+    window = [today - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
+    dates = set(window)
+    since = dt.datetime.combine(window[0], dt.time(), clock.VN_TZ).astimezone(dt.timezone.utc)
+    since_iso, since_ts = since.isoformat(), since.timestamp()
+
+    app = _readonly(app_db)
+    tracker = _readonly(tracker_db)
+    try:
+        conversations, messages = _conversations(app, since_iso, dates)
+        intents, procedures, turns, fallbacks = _nlu(tracker, since_ts, dates)
+        by_state, created = _dossiers(app, dates)
+        events = _handover_events(app, since_iso)
+    finally:
+        for conn in (app, tracker):
+            if conn is not None:
+                conn.close()
+
+    handovers = handover_figures(events, days=days, today=today)
+    handed_by_day: Counter = Counter()
+    for row in handovers.get("days", []):
+        day = row.get("date")
+        handed_by_day[str(day)] += row.get("handed_over") or 0
+    channels = sorted(set(CHANNELS) | {ch for per in conversations.values() for ch in per})
+    rows = []
+    for day in window:
+        per = conversations.get(day, {})
+        total = sum(per.values())
+        handed = handed_by_day.get(day.isoformat(), 0)
+        rows.append({
+            "date": day.isoformat(),
+            "conversations": total,
+            "by_channel": {ch: per.get(ch, 0) for ch in channels},
+            "citizen_messages": messages.get(day, 0),
+            "turns": turns.get(day, 0),
+            "fallbacks": fallbacks.get(day, 0),
+            "fallback_rate": _rate(fallbacks.get(day, 0), turns.get(day, 0)),
+            "handovers": handed,
+            "handover_rate": _rate(handed, total),
+            "dossiers_created": created.get(day, 0),
+        })
+    total_conversations = sum(r["conversations"] for r in rows)
+    total_turns = sum(turns.values())
+    totals = handovers.get("totals", {})
+    name = procedure_name or (lambda pid: pid)
+    return {
+        "days": days,
+        "from": window[0].isoformat(),
+        "to": today.isoformat(),
+        "channels": channels,
+        "rows": rows,
+        "totals": {
+            "conversations": total_conversations,
+            "turns": total_turns,
+            "fallbacks": sum(fallbacks.values()),
+            "fallback_rate": _rate(sum(fallbacks.values()), total_turns),
+            "handovers": totals.get("handed_over", 0),
+            "handover_rate": _rate(totals.get("handed_over", 0), total_conversations),
+            "wait_median_s": totals.get("wait_median_s"),
+            "wait_p90_s": totals.get("wait_p90_s"),
+            "ratings": totals.get("ratings", 0),
+            "rating_avg": totals.get("rating_avg"),
+            "dossiers_created": sum(created.values()),
+        },
+        "top_intents": [{"intent": k, "count": v} for k, v in intents.most_common(TOP)],
+        "top_procedures": [{"id": k, "name": name(k) or k, "count": v} for k, v in procedures.most_common(TOP)],
+        "dossiers_by_state": [{"state": s, "label": STATES[s].label if s in STATES else s, "count": n}
+                              for s, n in sorted(by_state.items(), key=lambda kv: -kv[1])],
+    }
+
+
+CSV_HEADER = ["Ngày", "Cuộc trò chuyện", "Tin nhắn của người dân", "Lượt bot trả lời", "Không hiểu (nlu_fallback)",
+              "Tỉ lệ không hiểu", "Chuyển cho người", "Tỉ lệ chuyển cho người", "Hồ sơ nháp tạo mới"]
+
+
+def _csv_rate(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def dashboard_csv(figures: dict) -> str:
+    """One row per day (then a total row), channels as extra columns; UTF-8 with BOM so
+    spreadsheet programs read the Vietnamese headers right."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    channels: Iterable[str] = figures["channels"]
+    writer.writerow(CSV_HEADER + [f"Kênh {ch}" for ch in channels])
+    for row in figures["rows"]:
+        writer.writerow([row["date"], row["conversations"], row["citizen_messages"], row["turns"], row["fallbacks"],
+                         _csv_rate(row["fallback_rate"]), row["handovers"], _csv_rate(row["handover_rate"]),
+                         row["dossiers_created"]] + [row["by_channel"].get(ch, 0) for ch in channels])
+    t = figures["totals"]
+    writer.writerow(["Tổng", t["conversations"], sum(r["citizen_messages"] for r in figures["rows"]), t["turns"],
+                     t["fallbacks"], _csv_rate(t["fallback_rate"]), t["handovers"], _csv_rate(t["handover_rate"]),
+                     t["dossiers_created"]] + [sum(r["by_channel"].get(ch, 0) for r in figures["rows"]) for ch in channels])
+    return "\ufeff" + out.getvalue()
