@@ -20,6 +20,8 @@ Every API route needs a login (``bot.auth``: cookie ``tthc_session``; 401 withou
 - ``POST …/{id}/messages`` ``{"text"}`` → 201 ``{"message"}``: sent on the citizen's channel.
 - ``POST …/{id}/notes`` ``{"text"}`` → 201 ``{"note"}``: internal, never sent.
 - ``POST …/{id}/release`` ("Trả lại cho bot") and ``POST …/{id}/close`` ``{"reason"}`` ("Kết thúc").
+- ``POST …/{id}/flag`` ``{"message_id"}`` ("Báo câu trả lời sai") → 201: the citizen's question that
+  bot message answered goes to the staff's NLU inbox (``bot.learning``); 404 if it is not a bot message.
 - ``GET /console/api/events``: server-sent events, one ``change`` event (``data`` ``{"conversation_id",
   "kind", "message"?}``) per new waiting chat, claim, message, note, call-back …, for the chats the
   volunteer may see; the open stream is also the console's presence heartbeat, and it ends when
@@ -46,7 +48,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from bot import auth, clock
+from bot import auth, clock, learning
 from bot.dossiers import checklist
 from bot.handover.desk import ROLES_ASSIGN, Actor, Conflict, Desk, Forbidden, NotFound
 from bot.handover.figures import figures, figures_csv
@@ -79,6 +81,8 @@ BAD_CODE = "Mã mẫu câu chỉ gồm chữ thường không dấu, số, gạc
 CANNED_NOT_FOUND = "Không có mẫu câu này."
 CALLBACK_NOT_FOUND = "Không tìm thấy yêu cầu gọi lại này."
 BAD_DAYS = "Tham số days phải là số từ 1 đến 90."
+BAD_FLAG = "Nội dung yêu cầu không hợp lệ (cần JSON, {\"message_id\"}: số của tin nhắn bot trả lời sai)."
+FLAG_NOT_FOUND = "Không tìm thấy tin nhắn này của bot trong cuộc trò chuyện."
 
 _PAGE = None
 
@@ -328,6 +332,25 @@ async def close(request: Request) -> Response:
                          lambda desk, actor, cid, body: desk.close(actor, cid, body.get("reason")))
 
 
+async def flag(request: Request) -> Response:
+    """A volunteer marks a bot answer as wrong: the question it answered lands in the NLU inbox."""
+    actor = await _actor(request)
+    if isinstance(body := await _body(request, {}), Response):
+        return body
+    message_id = body.get("message_id")
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        return _error(BAD_FLAG, 400)
+    conversation_id = request.path_params["conversation_id"]
+    try:
+        await run_in_threadpool(_desk(request)._handover_for, actor, conversation_id)
+    except (NotFound, Forbidden, Conflict) as error:
+        return _failure(error)
+    store = learning.store_for(request.app)
+    if not await run_in_threadpool(store.flag, conversation_id, message_id, actor.username):
+        return _error(FLAG_NOT_FOUND, 404)
+    return _json({"flagged": message_id}, 201)
+
+
 async def presence(request: Request) -> Response:
     actor = await _actor(request)
     desk = _desk(request)
@@ -499,6 +522,7 @@ def routes() -> list[Route]:
         Route(base + "/notes", add_note, methods=["POST"]),
         Route(base + "/release", release, methods=["POST"]),
         Route(base + "/close", close, methods=["POST"]),
+        Route(base + "/flag", flag, methods=["POST"]),
         Route("/console/api/events", events),
         Route("/console/api/presence", presence, methods=["GET", "POST"]),
         Route("/console/api/canned", canned, methods=["GET", "POST"]),

@@ -22,7 +22,7 @@ PATTERNS = {"lost_document", "out_of_scope", "greeting_request", "how_want_paper
 
 def training_texts() -> set[str]:
     texts = set()
-    for path in (ROOT / "nlu_data" / "nlu").glob("*.yml"):
+    for path in (ROOT / "nlu_data" / "nlu").rglob("*.yml"):
         for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
             for line in (block.get("examples") or "").splitlines():
                 texts.add(fold(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line.strip()[2:])).strip())

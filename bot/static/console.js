@@ -58,6 +58,10 @@
     cannedBadCode: "Mã mẫu câu chỉ gồm chữ thường không dấu, số, gạch ngang (tối đa 32 ký tự).",
     reasonMissing: "Bạn nhập lý do kết thúc.",
     assignMissing: "Bạn chọn người nhận.",
+    flag: "Báo câu trả lời sai",
+    flagTitle: "Câu hỏi của người dân trước câu trả lời này sẽ được gửi cho cán bộ để dạy lại trợ lý.",
+    flagged: "Đã báo câu trả lời sai",
+    flagDone: "Đã báo câu trả lời sai. Cán bộ sẽ xem lại câu hỏi này để dạy lại trợ lý.",
     noVolunteers: "Chưa có tình nguyện viên nào để giao.",
     notifyWaiting: "Có người dân cần hỗ trợ",
     notifyWaitingBody: "Một cuộc trò chuyện mới đang chờ trong hàng đợi.",
@@ -988,7 +992,29 @@
     }
     item.appendChild(meta);
     item.appendChild(el("div", "msg__text", message.text));
+    if (sender === "bot" && message.id !== undefined && message.id !== null) item.appendChild(flagButton(message));
     return item;
+  }
+
+  /* "Báo câu trả lời sai": the question this bot answer replied to goes to the staff's NLU inbox. */
+  function flagButton(message) {
+    var button = el("button", "btn btn--small btn--ghost msg__flag", TEXT.flag);
+    button.type = "button";
+    button.title = TEXT.flagTitle;
+    button.onclick = function () {
+      if (!state.openId) return;
+      button.disabled = true;
+      api("POST", conversationUrl(state.openId, "flag"), { message_id: message.id })
+        .then(function () {
+          button.textContent = TEXT.flagged;
+          showNotice(TEXT.flagDone);
+        })
+        .catch(function (error) {
+          button.disabled = false;
+          handleError(error);
+        });
+    };
+    return button;
   }
 
   function transcriptAtBottom() {
