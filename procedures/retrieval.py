@@ -87,6 +87,15 @@ RARE_TITLE_SHARE = 0.01
 RERANK_DEPTH = 60
 FETCH_DEPTH = 4 * RERANK_DEPTH   # rows read by bm25 before the priors (see _ranked)
 FAQ_ID_PREFIX = "faq:"
+# Words that tell the members of a family apart ("đăng ký lại kết hôn", "khai sinh có yếu tố
+# nước ngoài", "cấp lại … do bị mất"), folded. When the question and a member's official name
+# share one that the named hand-written record does not have, the bot asks rather than answer
+# the hand-written one (see _specific_siblings). Reviewed by the project team, 2026-12-03.
+FAMILY_MODIFIERS = frozenset(fold_phrase(m) for m in (
+    "cấp lại", "đăng ký lại", "cấp đổi", "bị mất", "báo mất", "khôi phục", "nước ngoài", "yếu tố nước ngoài",
+    "gia hạn", "xóa đăng ký", "chấm dứt", "tạm ngừng", "thay đổi", "cải chính", "bổ sung thông tin",
+    "trích lục", "bản sao", "dưới 14 tuổi", "quốc tế", "quân sự", "sửa chữa", "di dời", "thu hồi",
+    "nhận cha, mẹ, con", "kết hợp", "tách hộ", "con nuôi", "giám hộ", "đính chính"))
 
 # Words that say what the citizen wants to know, not which procedure (folded, longest first
 # when matched). "giấy tờ", "hồ sơ" stay in two-word pairs only through the names they occur in.
@@ -422,23 +431,19 @@ class Retriever:
                 if c.procedure.id != pid and c.score >= floor
                 and any(f" {ph} " in f" {self._titles[c.procedure.id]} " for ph in named_here)  # same family
                 and (self._specific_parts(query, c.procedure.id) - mine
-                     or self._title_pairs(query, c.procedure.id) - self._name_pairs(pid)
+                     or self._modifiers(query, c.procedure.id) - self._name_modifiers(pid)
                      or self._named_words(query, c.procedure.id) > self._named_words(query, pid))][:MAX_CANDIDATES - 1]
 
-    @staticmethod
-    def _pairs(text: str) -> set:
-        words = text.split()
-        return set(zip(words, words[1:]))
+    def _modifiers(self, query: Query, row_id: str) -> set:
+        """The ``FAMILY_MODIFIERS`` that the question and the record's official name both have."""
+        asked = " " + " ".join((*query.segments, *query.expansions)) + " "
+        title = f" {self._titles.get(row_id, '')} "
+        return {m for m in FAMILY_MODIFIERS if f" {m} " in asked and f" {m} " in title}
 
-    def _title_pairs(self, query: Query, row_id: str) -> set:
-        """Two words in a row that the question and the record's official name both have
-        ("cấp lại", "đăng ký lại", "nước ngoài"): what tells a family's members apart."""
-        asked = set().union(*(self._pairs(run) for run in (*query.segments, *query.expansions)))
-        return asked & self._pairs(self._titles.get(row_id, ""))
-
-    def _name_pairs(self, row_id: str) -> set:
-        """The word pairs of the record's official name and of its aliases."""
-        return set().union(self._pairs(self._titles.get(row_id, "")), *(self._pairs(ph) for ph in self._names.get(row_id, ())))
+    def _name_modifiers(self, row_id: str) -> set:
+        """The ``FAMILY_MODIFIERS`` in the record's official name or aliases."""
+        texts = [f" {t} " for t in (self._titles.get(row_id, ""), *self._names.get(row_id, ()))]
+        return {m for m in FAMILY_MODIFIERS if any(f" {m} " in t for t in texts)}
 
     def _covers_synonyms(self, query: Query, pid: str) -> bool:
         """Whether the record's words cover every synonym that fired (one of its official phrases)."""
@@ -494,8 +499,14 @@ class Retriever:
             if len(offered) == 1 and offered[0].id in named:
                 # Named, but the question says something its record does not cover: offer the strong
                 # records that do cover it beside it, if there are any.
+                # records of its family (its name in theirs), not any record the synonym points to
+                runs = [f" {run} " for run in query.segments]
+                family = [ph for ph in self._names.get(offered[0].id, ()) if len(ph.split()) >= 2
+                          and any(f" {ph} " in run for run in runs)]
                 offered += [c.procedure for c in strong if self._covers_synonyms(query, c.procedure.id)
-                            and c.procedure not in offered][:MAX_CANDIDATES - 1]
+                            and c.procedure not in offered
+                            and any(f" {ph} " in f" {self._titles.get(c.procedure.id, '')} " for ph in family)
+                            ][:MAX_CANDIDATES - 1]
             if len(offered) == 1:
                 return answer(offered[0].id)
             scores = {c.procedure.id: c.score for c in procedures}
