@@ -11,6 +11,7 @@
   replies the outbox gave up sending to Telegram / Zalo.
 - ``accounts add USERNAME --role R [--team T] [--name N] [--password-stdin] | list | disable | enable |
   set-password | unlock``: volunteer / supervisor / admin / staff accounts (see bot/accounts.py).
+- ``models list | train [--full] | status JOB | activate ID``: trained models (bot/model_registry.py).
 - ``telegram set-webhook [--url URL] | delete-webhook``: register the bot's webhook with Telegram
   (default URL: BOT_PUBLIC_URL + /channels/telegram/webhook, with TELEGRAM_WEBHOOK_SECRET).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 
@@ -32,6 +34,12 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     build_model()
     config = settings.load()
+    if not os.environ.get("BOT_MODEL"):   # the model staff activated (bot/model_registry.py), else make model's
+        from dataclasses import replace
+
+        from bot.model_registry import Registry
+
+        config = replace(config, model=Registry(config.data_dir).startup_model(config.model))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # Before anything starts: a SIGTERM during start-up must stop the children already started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -67,6 +75,59 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from bot.benchmark import main
 
     main(args)
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    """``models list | train [--full] | status JOB | activate ID``: the staff page's models tab."""
+    import asyncio
+    import time
+
+    from bot.model_registry import Registry, Unknown
+
+    config = settings.load()
+    registry = Registry(config.data_dir)
+    try:
+        if args.operation_name == "list":
+            registry.adopt_bundled()
+            for m in registry.models():
+                accuracy = f"{m['metrics']['intent_accuracy']:.1%}" if m.get("metrics") else "–"
+                print(f"{m['id']}  {'*' if m['active'] else ' '}  {m['created'][:19]}  {m.get('strategy') or '–':8} "
+                      f"ý định {accuracy:>6}  {m.get('trained_by') or '–'}")
+        elif args.operation_name == "train":
+            result = registry.start_training(args.by, full=args.full)
+            if result["job"] is None:
+                print(f"Dữ liệu không đổi: mô hình {result['model']} đã được huấn luyện từ đúng dữ liệu này.")
+                return
+            while (job := registry.job(result["job"]))["state"] == "running":
+                print(f"\r{job['progress'].get('label', '')} {job['progress'].get('percent', 0)}%   ", end="", flush=True)
+                time.sleep(2)
+            print()
+            if job["state"] == "failed":
+                sys.exit(f"Huấn luyện thất bại: {job.get('error')}")
+            print(json.dumps({k: job.get(k) for k in ("model", "train_seconds", "metrics", "active_metrics")},
+                             ensure_ascii=False, indent=2))
+        elif args.operation_name == "status":
+            print(json.dumps(registry.job(args.job), ensure_ascii=False, indent=2))
+        elif args.operation_name == "activate":
+            model = asyncio.run(registry.activate(args.id, args.by, config.rasa_url, config.rasa_token))
+            print(f"Đã kích hoạt mô hình {model['id']}.")
+    except Unknown as error:
+        sys.exit(f"Không tìm thấy {error.args[0]}.")
+
+
+def _add_models_commands(commands) -> None:
+    models = commands.add_parser("models", help="trained models: list, train, activate (bot/model_registry.py)")
+    models.set_defaults(func=cmd_models)
+    operations = models.add_subparsers(dest="operation_name", required=True)
+    operations.add_parser("list", help="registered models, newest first (* = active)")
+    train = operations.add_parser("train", help="fine-tune the active model on the current data (background job)")
+    train.add_argument("--full", action="store_true", help="train from scratch")
+    train.add_argument("--by", default="cli")
+    status = operations.add_parser("status", help="a training job's state")
+    status.add_argument("job")
+    activate = operations.add_parser("activate", help="swap the running Rasa to this model (PUT /model)")
+    activate.add_argument("id")
+    activate.add_argument("--by", default="cli")
 
 
 def _vn_date(iso: str) -> str:
@@ -240,7 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--skip-nlu", action="store_true")
     bench.add_argument("--skip-dialogue", action="store_true")
     bench.set_defaults(func=cmd_bench)
+    bench.add_argument("--skip-retrain", action="store_true", help="skip the 20-example retraining figure")
     _add_dossier_commands(commands)
+    _add_models_commands(commands)
     _add_messages_commands(commands)
     _add_telegram_commands(commands)
     from bot.accounts import add_accounts_commands

@@ -12,7 +12,10 @@
 3. Dialogue turns through the bot app's HTTP API with all three processes running,
    at 1 and 8 concurrent conversations of ``--turns`` turns: p50/p95 latency, turns/s;
    then the same for whole draft-dossier forms (passport, ~20 turns each).
-4. Resident memory of the three processes.
+4. Resident memory of the three processes; a model swap (``PUT /model``) under 8 concurrent
+   conversations (``bot.bench_models``): failed and busy answers.
+5. Retraining after 20 new examples: fine-tuning vs a full training, wall time and held-out
+   accuracy (``bot.bench_models``, README "Retraining").
 Prints numbers; asserts nothing.
 """
 
@@ -321,6 +324,9 @@ def run_dialogue(args) -> None:
                 total += mb
                 print(f"{name:10} {mb:8.0f} MB")
             print(f"{'total':10} {total:8.0f} MB")
+            from bot.bench_models import print_swap_figure
+
+            print_swap_figure(stack)   # last: afterwards Rasa holds a second model until it is collected
 
 
 def main(args) -> None:
@@ -337,3 +343,7 @@ def main(args) -> None:
     print(f"\n== PDF (TK01, prefilled) ==\np50 {pdf['p50_ms']:.1f} ms, p95 {pdf['p95_ms']:.1f} ms, {pdf['bytes']} bytes")
     if not args.skip_dialogue:
         run_dialogue(args)
+    if not getattr(args, "skip_retrain", False):
+        from bot.bench_models import print_retrain_figure
+
+        print_retrain_figure()

@@ -104,9 +104,11 @@ def _force_info_level() -> None:
 
 
 def apply() -> None:
+    from bot.model_registry import install_background_model_load
     from bot.processes import install_log_hygiene
 
     RemoteAction._validate_action_result = _validate_action_result
+    install_background_model_load()  # PUT /model loads in a thread: the old model answers meanwhile
     _install_action_timeout()
     _force_info_level()
     install_log_hygiene()

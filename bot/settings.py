@@ -38,6 +38,8 @@
 | TELEGRAM_MODE | webhook | `webhook` (production) or `polling` (development, no public URL needed) |
 | OFFICE_HOURS | T2-T6 07:30-11:30,13:30-17:00 | when volunteers take chats (Vietnam time; `;` between groups, e.g. `T2-T6 07:30-17:00; T7 07:30-11:30`; public holidays closed), or `always` |
 | HANDOVER_CLAIM_TIMEOUT_MINUTES | 10 | a claimed chat whose citizen waits this long for the volunteer's answer goes back to the queue |
+| NLU_DATA_DIR | nlu_data | training data the staff page writes learned examples into and "Huấn luyện" trains from (tests use a copy) |
+| PROCEDURES_DIR | procedures/catalogue | hand-written procedure records the staff page edits (read in `procedures/loading.py`) |
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class Settings:
     widget_origins: tuple[str, ...] = ()
     office_hours: str = "T2-T6 07:30-11:30,13:30-17:00"
     handover_claim_timeout_minutes: float = 10
+    nlu_data_dir: Path = ROOT / "nlu_data"
 
     @property
     def rasa_url(self) -> str:
@@ -227,4 +230,5 @@ def load() -> Settings:
         widget_origins=tuple(os.environ.get("WIDGET_ORIGINS", "").split()),
         office_hours=os.environ.get("OFFICE_HOURS", "T2-T6 07:30-11:30,13:30-17:00"),
         handover_claim_timeout_minutes=_float("HANDOVER_CLAIM_TIMEOUT_MINUTES", 10),
+        nlu_data_dir=_path("NLU_DATA_DIR", "nlu_data"),
     )

@@ -54,7 +54,7 @@ def domain_intents(path: Path = ROOT / "domain.yml") -> tuple[str, ...]:
 
 
 def _nlu(request: Request) -> learning.NluData:
-    return learning.NluData(getattr(request.app.state, "nlu_data_dir", None) or learning.DEFAULT_NLU_DIR)
+    return learning.NluData(getattr(request.app.state, "nlu_data_dir", None) or request.app.state.config.nlu_data_dir)
 
 
 def _catalogue():
