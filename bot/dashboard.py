@@ -22,32 +22,20 @@ import csv
 import datetime as dt
 import io
 import json
-import sqlite3
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from bot import clock
+from bot import clock, readonly_db
 from bot.dossiers.states import STATES
 from bot.handover.figures import figures as handover_figures
+from bot.handover.store import HandoverStore
 
 __all__ = ["dashboard", "dashboard_csv", "CHANNELS", "TOP"]
 
 CHANNELS = ("web", "zalo", "telegram")
 TOP = 10
 FALLBACK = "nlu_fallback"
-
-
-def _readonly(path: Path) -> sqlite3.Connection | None:
-    if not Path(path).exists():
-        return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _vn_date(value) -> dt.date | None:
@@ -66,7 +54,7 @@ def _conversations(conn, since_iso: str, dates: set) -> tuple[dict, dict]:
     """{date: {channel: conversations}}, {date: citizen messages}."""
     seen: dict = defaultdict(lambda: defaultdict(set))
     messages: Counter = Counter()
-    if conn is None or not _has_table(conn, "messages"):
+    if conn is None or not readonly_db.has_table(conn, "messages"):
         return {}, {}
     rows = conn.execute("SELECT conversation_id, channel, created_at FROM messages "
                         "WHERE direction = 'in' AND created_at >= ?", (since_iso,))
@@ -84,7 +72,7 @@ def _nlu(conn, since_ts: float, dates: set) -> tuple[Counter, Counter, Counter, 
     procedures: Counter = Counter()
     turns: Counter = Counter()
     fallbacks: Counter = Counter()
-    if conn is None or not _has_table(conn, "events"):
+    if conn is None or not readonly_db.has_table(conn, "events"):
         return intents, procedures, turns, fallbacks
     rows = conn.execute("SELECT timestamp, intent_name, data FROM events WHERE type_name = 'user' AND timestamp >= ?",
                         (since_ts,))
@@ -115,7 +103,7 @@ def _nlu(conn, since_ts: float, dates: set) -> tuple[Counter, Counter, Counter, 
 def _dossiers(conn, dates: set) -> tuple[Counter, Counter]:
     by_state: Counter = Counter()
     created: Counter = Counter()
-    if conn is None or not _has_table(conn, "dossiers"):
+    if conn is None or not readonly_db.has_table(conn, "dossiers"):
         return by_state, created
     for row in conn.execute("SELECT state, created_at FROM dossiers"):
         by_state[row["state"]] += 1
@@ -123,20 +111,6 @@ def _dossiers(conn, dates: set) -> tuple[Counter, Counter]:
         if day in dates:
             created[day] += 1
     return by_state, created
-
-
-def _handover_events(conn, since_iso: str) -> list[dict]:
-    if conn is None or not _has_table(conn, "handover_events"):
-        return []
-    rows = conn.execute("SELECT * FROM handover_events WHERE at >= ? ORDER BY id", (since_iso,)).fetchall()
-    out = []
-    for row in rows:
-        try:
-            detail = json.loads(row["detail"] or "{}")
-        except ValueError:
-            detail = {}
-        out.append({**{k: row[k] for k in row.keys()}, "detail": detail})
-    return out
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -154,19 +128,25 @@ def dashboard(app_db: Path, tracker_db: Path, days: int = 30, today: dt.date | N
     window = [today - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
     dates = set(window)
     since = dt.datetime.combine(window[0], dt.time(), clock.VN_TZ).astimezone(dt.timezone.utc)
-    since_iso, since_ts = since.isoformat(), since.timestamp()
+    since_iso, since_ts = since.isoformat(timespec="microseconds"), since.timestamp()  # as the stores write times
 
-    app = _readonly(app_db)
-    tracker = _readonly(tracker_db)
+    app = readonly_db.connect(app_db)
+    tracker = readonly_db.connect(tracker_db)
     try:
         conversations, messages = _conversations(app, since_iso, dates)
         intents, procedures, turns, fallbacks = _nlu(tracker, since_ts, dates)
         by_state, created = _dossiers(app, dates)
-        events = _handover_events(app, since_iso)
     finally:
         for conn in (app, tracker):
             if conn is not None:
                 conn.close()
+    events = []
+    if app is not None:   # the handover events as the console's figures read them
+        store = HandoverStore(app_db)
+        try:
+            events = store.events(since=since)
+        finally:
+            store.close()
 
     handovers = handover_figures(events, days=days, today=today)
     handed_by_day: Counter = Counter()

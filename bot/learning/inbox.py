@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot import readonly_db
 from bot.learning.placeholders import group_key, placeholders
 
 __all__ = ["REASONS", "LOW_CONFIDENCE", "LearningStore", "store_for", "Sighting", "InboxItem", "collect", "inbox",
@@ -142,18 +143,6 @@ class InboxItem:
                 "last_seen": self.last_seen, "suggested_intent": self.intent, "suggested_procedure": self.procedure}
 
 
-def _connect_ro(path: Path | str) -> sqlite3.Connection | None:
-    if not Path(path).exists():
-        return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    return db
-
-
-def _table(db: sqlite3.Connection, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
 def _parse(data: dict) -> dict:
     """What the NLU said about one user event: intent, confidence, best real intent, procedure."""
     parse = data.get("parse_data") or {}
@@ -173,11 +162,11 @@ def tracker_parses(tracker_db: Path | str, since: float = 0.0) -> dict[int, dict
     """Our message id → the NLU's parse of it, from Rasa's tracker events since ``since`` (a Unix
     time), with ``in_form`` when a draft dossier's form was open (slot ``dossier_active``: the
     message answers a form question). The text is never used (Rasa keeps it as typed, numbers in clear)."""
-    db = _connect_ro(tracker_db)
+    db = readonly_db.connect(tracker_db)
     if db is None:
         return {}
     try:
-        if not _table(db, "events"):
+        if not readonly_db.has_table(db, "events"):
             return {}
         found, in_form = {}, {}
         for row in db.execute("SELECT sender_id, type_name, data FROM events WHERE timestamp >= ? AND"
@@ -257,18 +246,18 @@ def _walk(rows: list[sqlite3.Row], parses: dict[int, dict], handovers: list[str]
 
 def collect(app_db: Path | str, tracker_db: Path | str, days: int = 90) -> list[Sighting]:
     """Every typed citizen message of the last ``days`` days the bot did not handle well."""
-    db = _connect_ro(app_db)
-    if db is None or not _table(db, "messages"):
+    db = readonly_db.connect(app_db)
+    if db is None or not readonly_db.has_table(db, "messages"):
         return []
     start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
     since = start.isoformat()
     try:
         handovers: dict[str, list[str]] = {}
-        if _table(db, "handovers"):
+        if readonly_db.has_table(db, "handovers"):
             for row in db.execute("SELECT conversation_id, requested_at FROM handovers"):
                 handovers.setdefault(row[0], []).append(row[1])
         flagged = {r[0] for r in db.execute("SELECT message_id FROM learning_flags")} \
-            if _table(db, "learning_flags") else set()
+            if readonly_db.has_table(db, "learning_flags") else set()
         conversations = _conversations(db, since)
     finally:
         db.close()

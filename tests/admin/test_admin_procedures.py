@@ -401,21 +401,13 @@ def test_an_edit_through_the_running_stack_changes_the_bots_answer(own_stack):
     import httpx
 
     from tests.admin.conftest import PASSWORD, USERS
-    from tests.webchat import new_conversation
+    from tests.webchat import ask_new_conversation
 
     running, directory = own_stack
     base = running.base_url
 
     def ask(text: str, attempts: int = 1) -> str:
-        for _ in range(attempts):
-            conversation_id, headers = new_conversation(base)
-            response = httpx.post(f"{base}/api/messages", json={"conversation_id": conversation_id, "text": text},
-                                  headers=headers, timeout=60)
-            assert response.status_code == 200, response.text
-            answer = " ".join(r.get("text") or "" for r in response.json()["replies"])
-            if not answer.startswith("Hệ thống đang bận"):
-                break
-        return answer
+        return ask_new_conversation(base, text, attempts=attempts, timeout=60)
 
     # The first turn of a fresh stack loads the catalogue and the retrieval index in Rasa (and
     # TensorFlow's first run): on a loaded 2-core machine it can exceed RASA_TIMEOUT.

@@ -22,7 +22,6 @@ from __future__ import annotations
 import shutil
 import time
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -84,19 +83,9 @@ def loop_stack(tmp_path_factory):
 
 def ask(base: str, text: str, attempts: int = 5) -> str:
     """A citizen's question in a new web conversation; the bot's replies as one text."""
-    from tests.webchat import new_conversation
+    from tests.webchat import ask_new_conversation
 
-    answer = ""
-    for _ in range(attempts):
-        conversation_id, headers = new_conversation(base)
-        response = httpx.post(f"{base}/api/messages", json={"conversation_id": conversation_id, "text": text},
-                              headers=headers, timeout=120)
-        assert response.status_code == 200, response.text
-        answer = " ".join(r.get("text") or "" for r in response.json()["replies"])
-        if not answer.startswith("Hệ thống đang bận"):
-            break
-        time.sleep(5)
-    return answer
+    return ask_new_conversation(base, text, attempts=attempts)
 
 
 def test_staff_teach_retrain_activate_and_roll_back(browser, loop_stack, tmp_path):  # noqa: F811
