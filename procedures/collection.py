@@ -16,8 +16,11 @@ class Catalogue:
     """All procedures, by id. Build it with ``load_catalogue()``, which validates the files."""
 
     def __init__(self, procedures: Iterable[Procedure], *, flags: Mapping[str, Iterable[str]] | None = None,
-                 imported: Iterable[str] = (), faq: Iterable[object] | None = None):
+                 imported: Iterable[str] = (), faq: Iterable[object] | None = None,
+                 covered_names: Mapping[str, Iterable[str]] | None = None):
         self._by_id = {p.id: p for p in sorted(procedures, key=lambda p: p.id)}
+        # Hand-written id -> official names of the imported records it answers for (its ``covers``).
+        self._covered = {pid: tuple(n) for pid, n in (covered_names or {}).items() if pid in self._by_id}
         # Quality flags of imported records (procedure id -> "district_level:steps", "no_agency", …) and the
         # ids that come from the national database; both empty for the hand-written catalogue.
         self._flags = {pid: tuple(f) for pid, f in (flags or {}).items() if pid in self._by_id}
@@ -41,6 +44,10 @@ class Catalogue:
     def flags(self, procedure_id: str | None) -> tuple[str, ...]:
         """The quality flags set at import ("expired_fee_note:channels", …); () for hand-written records."""
         return self._flags.get(procedure_id, ()) if procedure_id else ()
+
+    def covered_names(self, procedure_id: str | None) -> tuple[str, ...]:
+        """The official names of the imported records a hand-written record answers for (``covers``)."""
+        return self._covered.get(procedure_id, ()) if procedure_id else ()
 
     def is_imported(self, procedure_id: str | None) -> bool:
         """Whether the record comes from the national database import (not checked by the city)."""

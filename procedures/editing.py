@@ -93,7 +93,8 @@ def _plain(value: Any, dates: Callable[[dt.date], Any]) -> Any:
 
 def _omitted(key: str, value: Any) -> bool:
     """Optional keys at their default: ``description``/``note`` empty, ``form``/source ``url`` null."""
-    return (key in ("description", "note") and value == "") or (key in ("form", "url") and value is None)
+    return ((key in ("description", "note") and value == "") or (key in ("form", "url") and value is None)
+            or (key == "covers" and not value))
 
 
 def dump_yaml(procedure: Procedure) -> str:
@@ -209,6 +210,7 @@ _MESSAGES = [
     (r"must be null when online is 'khong'", "phải là null khi online là 'khong'"),
     (r"repeats (\S+) once diacritics are removed.*", r"trùng với \1 khi bỏ dấu (dạng không dấu được tự suy ra)"),
     (r"(.*) already names procedure (\S+) .*", r"\1 đã là tên gọi của thủ tục \2"),
+    (r"must not repeat the record's own code", "không được lặp lại mã của chính thủ tục này"),
 ]
 
 

@@ -1456,7 +1456,7 @@ class RecordError(ValueError):
 def record_from_json(data: Mapping[str, Any]) -> Procedure:
     """JSON data from ``record_to_json`` (extra key ``import`` allowed) → ``Procedure``."""
     keys = set(RECORD_FIELDS)
-    missing = keys - set(data)
+    missing = keys - set(data) - {"covers"}  # optional: imported records cover nothing
     unknown = set(data) - keys - {"import"}
     if missing or unknown:
         raise RecordError(f"record {data.get('code')!r}: " + "; ".join(
@@ -1478,6 +1478,7 @@ def record_from_json(data: Mapping[str, Any]) -> Procedure:
             sources=tuple(Source(s["title"], s["url"]) for s in data["sources"]),
             checked_on=dt.date.fromisoformat(data["checked_on"]),
             unverified=tuple(data["unverified"]),
+            covers=tuple(data.get("covers", ())),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise RecordError(f"record {data.get('code')!r}: {error}") from None

@@ -137,6 +137,9 @@ def load_national(path: str | Path | None = None, *, directory: str | Path | Non
 def hand_written_codes(catalogue: Catalogue) -> dict[str, str]:
     """National code -> id of the hand-written record that covers it."""
     codes = {p.code: p.id for p in catalogue if p.code}
+    for p in catalogue:  # the imported records a hand-written one answers for (its ``covers``)
+        for code in p.covers:
+            codes.setdefault(code, p.id)
     for pid, code in HAND_WRITTEN_CODES.items():
         if pid in catalogue and catalogue.get(pid).code is None:
             codes.setdefault(code, pid)
@@ -144,12 +147,17 @@ def hand_written_codes(catalogue: Catalogue) -> dict[str, str]:
 
 
 def merge_national(hand_written: Catalogue, records: "Mapping[str, ImportedRecord]") -> Catalogue:
-    """``hand_written`` plus the imported ``records`` whose codes no hand-written record carries."""
+    """``hand_written`` plus the imported ``records`` whose codes no hand-written record carries
+    (nor ``covers``); the names of the records a hand-written one covers stay with it, for the retrieval."""
     covered = hand_written_codes(hand_written)
     imported = [r for code, r in sorted(records.items()) if code not in covered and r.procedure.id not in hand_written]
+    names: dict[str, list[str]] = {}
+    for code, r in sorted(records.items()):
+        if code in covered and covered[code] in hand_written:
+            names.setdefault(covered[code], []).append(r.procedure.name)
     return Catalogue([*hand_written, *(r.procedure for r in imported)],
                      flags={r.procedure.id: r.flags for r in imported if r.flags},
-                     imported=[r.procedure.id for r in imported])
+                     imported=[r.procedure.id for r in imported], covered_names=names)
 
 
 @lru_cache(maxsize=2)

@@ -118,6 +118,11 @@ class Procedure:
     sources: tuple[Source, ...]
     checked_on: dt.date
     unverified: tuple[str, ...]
+    # National codes of the imported records this hand-written record answers for besides its own
+    # code (the same procedure split by age or level in the national database: "Cấp thẻ căn cước cho
+    # người dưới 14 tuổi" is a case of can-cuoc). Those imported records are left out of the
+    # catalogue; their names still lead the retrieval here.
+    covers: tuple[str, ...] = ()
 
     def is_unverified(self, field: str) -> bool:
         """Whether ``field`` (one of UNVERIFIABLE_FIELDS) is marked as not verified."""

@@ -251,9 +251,15 @@ class Retriever:
             for word in set(title.split()):
                 counts[word] = counts.get(word, 0) + 1
         self._title_share = {w: n / max(1, len(self._titles)) for w, n in counts.items()}
+        covered = getattr(catalogue, "covered_names", lambda pid: ())
+        # Record id -> the folded names of its cases and of the imported records it covers: what the record
+        # answers for besides its name ("Cấp lại do hộ chiếu bị mất"), for the family modifiers.
+        self._cases: dict[str, tuple[str, ...]] = {}
         for p in catalogue:
             phrases = {search.title_text(p.name), *(v for a in (p.short_name.rstrip("…"), *p.aliases)
-                                                    for v in phrase_variants(a))}
+                                                    for v in phrase_variants(a)),
+                       *(search.covered_text(n) for n in covered(p.id))}
+            self._cases[p.id] = tuple(fold_phrase(g.case) for g in p.papers) if p.aliases else ()
             self._phrases[p.id] = tuple(sorted(x for x in phrases if len(x.split()) >= 2))
             self._names[p.id] = tuple(sorted(phrases | {v for a in p.aliases for v in phrase_variants(a)}))
             self._words[p.id] = frozenset(" ".join([*phrases, fold_phrase(p.field)]).split())
@@ -441,8 +447,10 @@ class Retriever:
         return {m for m in FAMILY_MODIFIERS if f" {m} " in asked and f" {m} " in title}
 
     def _name_modifiers(self, row_id: str) -> set:
-        """The ``FAMILY_MODIFIERS`` in the record's official name or aliases."""
-        texts = [f" {t} " for t in (self._titles.get(row_id, ""), *self._names.get(row_id, ()))]
+        """The ``FAMILY_MODIFIERS`` in the record's official name, aliases, names it covers and, for a
+        hand-written record, the cases of its papers ("Cấp lại do hộ chiếu bị mất")."""
+        texts = [f" {t} " for t in (self._titles.get(row_id, ""), *self._names.get(row_id, ()),
+                                    *self._cases.get(row_id, ()))]
         return {m for m in FAMILY_MODIFIERS if any(f" {m} " in t for t in texts)}
 
     def _covers_synonyms(self, query: Query, pid: str) -> bool:

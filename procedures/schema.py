@@ -26,6 +26,7 @@ URL_RE = re.compile(r"^https?://\S+$")
 PROCEDURE_KEYS = ("id", "code", "name", "short_name", "field", "level", "agency", "aliases", "steps",
                   "channels", "papers", "subjects", "result", "conditions", "legal_basis", "submit",
                   "sources", "checked_on", "unverified")
+OPTIONAL_PROCEDURE_KEYS = ("covers",)
 
 
 class FieldError(ValueError):
@@ -213,7 +214,7 @@ def levels(value: Any, path: str) -> tuple[str, ...]:
 
 def procedure(raw: Any) -> Procedure:
     """Validate one parsed record and build the ``Procedure``."""
-    m = _Mapping(raw, "", PROCEDURE_KEYS)
+    m = _Mapping(raw, "", PROCEDURE_KEYS, OPTIONAL_PROCEDURE_KEYS)
     record = Procedure(
         id=m.get("id", pattern, ID_RE, "ho-chieu"),
         code=m.get("code", pattern, CODE_RE, "1.001456", nullable=True),
@@ -235,7 +236,11 @@ def procedure(raw: Any) -> Procedure:
         checked_on=m.get("checked_on", date),
         unverified=m.get("unverified", items, lambda v, p: choice(v, p, UNVERIFIABLE_FIELDS),
                          allow_empty=True, unique=True),
+        covers=m.get("covers", items, lambda v, p: pattern(v, p, CODE_RE, "1.014062"), allow_empty=True,
+                     unique=True, default=()),
     )
+    if record.code and record.code in record.covers:
+        raise FieldError("covers", "must not repeat the record's own code")
     _check_channels(record)
     return record
 

@@ -72,7 +72,8 @@ def populate(db: sqlite_utils.Database, catalogue: "Catalogue", faq: Iterable = 
             if name == TABLE and db[name].detect_fts():
                 db[name].disable_fts()
             db[name].drop()
-    rows = [*(_row(p) for p in catalogue.all()), *(_faq_row(entry) for entry in faq)]
+    covered = getattr(catalogue, "covered_names", lambda pid: ())
+    rows = [*(_row(p, covered(p.id)) for p in catalogue.all()), *(_faq_row(entry) for entry in faq)]
     db[TABLE].insert_all(rows, pk="id")
     db[TABLE].enable_fts(list(FTS_WEIGHTS), fts_version="FTS5")
     db[PHRASE_TABLE].insert_all(
@@ -92,7 +93,7 @@ def title_text(name: str) -> str:
     return re.sub(r"^thu tuc ", "", fold_phrase(name))
 
 
-def _row(p: Procedure) -> dict:
+def _row(p: Procedure, covered_names: Iterable[str] = ()) -> dict:
     return {
         "id": p.id,
         "code": p.code,
@@ -104,9 +105,16 @@ def _row(p: Procedure) -> dict:
         "name_folded": title_text(p.name),
         # Each alias phrase once, without the ones another alias contains: a record with thirty
         # aliases must not outweigh an official name just by repeating its words (bm25's tf).
-        "aliases_folded": " ; ".join(_distinct_phrases(fold_phrase(a) for a in (p.short_name, *p.aliases))),
+        # (the names of the imported records it covers are aliases too)
+        "aliases_folded": " ; ".join(_distinct_phrases(fold_phrase(a) for a in (p.short_name, *p.aliases,
+                                                                                *map(covered_text, covered_names)))),
         "field_folded": fold_phrase(p.field),
     }
+
+
+def covered_text(name: str) -> str:
+    """The folded name of an imported record a hand-written one covers, without its "(thực hiện tại cấp …)"."""
+    return title_text(re.sub(r"\([^)]*\)", " ", name))
 
 
 def _distinct_phrases(phrases: Iterable[str]) -> list[str]:

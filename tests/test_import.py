@@ -22,7 +22,7 @@ from procedures.importer import (
     record_to_json,
     write_catalogue,
 )
-from procedures.loading import load_catalogue, load_national
+from procedures.loading import DEFAULT_DIRECTORY, load_catalogue, load_national
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIONAL = ROOT / "procedures" / "national" / "national-2026-07.jsonl.gz"
@@ -336,6 +336,31 @@ def test_national_records_are_opt_in(tmp_path, source):
 def test_the_hand_written_records_carry_national_codes():
     from procedures.loading import hand_written_codes
 
-    codes = hand_written_codes(load_catalogue())
-    assert len(codes) == 13  # doi-gplx has code: null; HAND_WRITTEN_CODES maps it to 3.000347
+    catalogue = load_catalogue()
+    codes = hand_written_codes(catalogue)
+    # doi-gplx has code: null; HAND_WRITTEN_CODES maps it to 3.000347; the rest carry their own
+    own = {catalogue.national_code(p.id) for p in catalogue}
+    assert len(own) == 13 and own <= set(codes)
     assert codes["3.000347"] == "doi-gplx" and codes["1.001456"] == "ho-chieu"
+    # and the codes they cover: the same procedure split by age or level in the national database
+    assert codes["1.014062"] == "can-cuoc" and codes["1.001471"] == "ho-chieu"
+
+
+def test_a_covered_imported_record_is_left_out_and_its_name_leads_to_the_hand_written_one():
+    catalogue = load_national()
+    assert "tthc-1-014062" not in catalogue and not catalogue.is_imported("can-cuoc")
+    assert "Cấp thẻ căn cước cho người dưới 14 tuổi" in catalogue.covered_names("can-cuoc")
+    found = catalogue.retriever.find("cấp thẻ căn cước cho người dưới 14 tuổi cần giấy gì")
+    assert found.procedure is not None and found.procedure.id == "can-cuoc"
+
+
+def test_covers_is_validated_like_the_other_codes(tmp_path):
+    import shutil
+
+    from procedures.loading import CatalogueError
+
+    shutil.copytree(DEFAULT_DIRECTORY, tmp_path / "catalogue")
+    path = tmp_path / "catalogue" / "ho-chieu.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace('  - "1.001471"', '  - "1001471"'), encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r"covers\[0\]"):
+        load_catalogue(tmp_path / "catalogue")

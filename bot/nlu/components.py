@@ -45,9 +45,10 @@ CANDIDATES = "procedure_candidates"
 WORDS = "procedure_words"
 FAQ = "faq"
 # Intents of dialogue control, for which only the names found word for word count (no retrieval):
-# a greeting, a thank-you, yes/no, a dossier status, the menu.
+# a greeting, a thank-you, yes/no, a dossier status, the menu, asking for a person ("tổ hỗ trợ
+# của phường" names the ward's support team, not a procedure about wards).
 NO_RETRIEVAL_INTENTS = frozenset({"greet", "thank", "goodbye", "affirm", "deny", "check_status",
-                                  "bot_capabilities", "show_procedures", "none_of_these"})
+                                  "bot_capabilities", "show_procedures", "none_of_these", "request_human"})
 # Words around a procedure that make it a condition of another one: "chưa có X thì …",
 # "không có X thì …", "X hết hạn thì …" (matched on folded text, whole words).
 _CONDITION_BEFORE = re.compile(r"(?<!\w)(chua|khong|ko|thieu|mat|bi mat)(?!\w)")
