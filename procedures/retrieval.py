@@ -118,8 +118,15 @@ QUESTION_PHRASES = sorted({
     "lam thay", "nguoi khac", "bat buoc", "tre han", "bi phat", "dong tien", "tien", "may tinh", "dien thoai",
     "anh the", "mau don", "to khai", "ngay lam viec", "ngay", "tuan", "thang", "nam",
     "thuc hien", "cach thuc", "xu ly", "giai quyet", "chi tiet", "khac nhau", "bao nhieu lau",
+    # speed and "is it allowed yet": what the citizen wants to know about it
+    "nhanh", "nhanh nhat", "nhanh nhut", "duoc chua",
 }, key=lambda p: (-len(p.split()), p))
 _QUESTION_RE = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, QUESTION_PHRASES)) + r")(?!\w)")
+# Said before the synonym table is read, because they say how or of whom, not which procedure:
+# a channel ("trên VNeID", "qua app VNeID": VNeID is then the way, not the account procedure) and
+# a bare age ("cho bé 3 tuổi", "nam 19 tuổi"; "dưới 14 tuổi", "từ đủ 14 tuổi" stay: they name a case).
+_CHANNEL_RE = re.compile(r"(?<!\w)(?:tren|qua|bang|tu|vao|trong) (?:app |ung dung )?vneid(?!\w)")
+_AGE_RE = re.compile(r"(?<!duoi )(?<!tren )(?<!du )(?<!tu )(?<!\w)\d{1,3} tuoi(?!\w)")
 
 # Parts of an official name that only say at which level or through which channel it is done.
 _FAMILY_NOISE = re.compile(
@@ -262,7 +269,10 @@ class Retriever:
             self._cases[p.id] = tuple(fold_phrase(g.case) for g in p.papers) if p.aliases else ()
             self._phrases[p.id] = tuple(sorted(x for x in phrases if len(x.split()) >= 2))
             self._names[p.id] = tuple(sorted(phrases | {v for a in p.aliases for v in phrase_variants(a)}))
-            self._words[p.id] = frozenset(" ".join([*phrases, fold_phrase(p.field)]).split())
+            # of the cases, only the family modifiers they name ("bị mất" in "Cấp lại do hộ chiếu bị mất"):
+            # a case's other words ("về ở với người thân") are no evidence of what the question is about
+            cased = [m for m in FAMILY_MODIFIERS if any(f" {m} " in f" {case} " for case in self._cases[p.id])]
+            self._words[p.id] = frozenset(" ".join([*phrases, *cased, fold_phrase(p.field)]).split())
         for row_id, entry in self.faq.items():
             phrases = {v for q in entry.questions for v in phrase_variants(q)}
             self._words[row_id] = frozenset(" ".join(phrases).split())
@@ -278,6 +288,7 @@ class Retriever:
         citizen: list[str] = []
         protected = _protected_words(text or "")
         for variant in sorted(phrase_variants(text or "")):
+            variant = _AGE_RE.sub(" | ", _CHANNEL_RE.sub(" | ", variant))
             # Citizen phrases of the synonym table are replaced by their official phrases.
             fired = list(self._synonym_re.finditer(variant)) if self._synonym_re is not None else []
             for match in fired:

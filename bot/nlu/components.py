@@ -10,7 +10,9 @@
   ``value: null`` and the original words in ``text`` so the bot can say it has no
   information on that procedure. A procedure named only as a condition of another one
   ("chưa có hộ khẩu ở đây thì có xin giấy phép xây dựng được không") is not the topic:
-  it is moved out of the entities to the message's ``procedure_conditions``.
+  it is moved out of the entities to the message's ``procedure_conditions``, and so is a procedure
+  named as a paper or a place of another one's dossier ("làm căn cước thì mang theo giấy khai sinh
+  hả", "phải về nơi thường trú": ``paper_spans``).
 
   The procedure itself is then decided by the retrieval over the whole catalogue
   (``procedures.retrieval``: the hand-written records and the ~2,600 imported from the
@@ -82,6 +84,37 @@ def condition_spans(text: str, entities: List[Dict[str, Any]]) -> List[Dict[str,
             conditions.append(entity)
     goals = {e["value"] for e in named if e not in conditions}
     return [e for e in conditions if e["value"] not in goals] if goals else []
+
+
+# Words right before a procedure's name that make it a paper or a place of another procedure's
+# dossier: "mang theo giấy khai sinh", "phải có giấy xác nhận độc thân", "có cần bản sao giấy khai
+# sinh", "đem căn cước với sổ hộ khẩu", "về nơi thường trú" (folded, at the end of the words before).
+_PAPER_BEFORE = re.compile(r"(?<!\w)(mang|dem|cam|nop|kem|xuat trinh|can|phai co|ban sao|ban chinh|photo|noi)"
+                           r"(?: theo)?(?: ca)?$")
+_PAPER_JOIN = re.compile(r"^\s*(?:,|va|voi|hoac|hay)\s*$")
+
+
+def paper_spans(text: str, entities: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The procedure entities named only as a paper (or a place) of another procedure in ``text``.
+
+    A procedure is a paper when the words right before it say so ("mang", "phải có", "có cần", "bản
+    sao", "nơi"), or when it follows a paper with only "và"/"với"/"," between; and another procedure,
+    not itself a paper, is named in the same message ("giấy độc thân có cần đem căn cước với sổ hộ
+    khẩu không" is about the certificate of marital status). With no such other procedure, nothing is.
+    """
+    folded = fold(text)
+    named = sorted((e for e in entities if e.get("value")), key=lambda e: e["start"])
+    if len({e["value"] for e in named}) < 2:
+        return []
+    papers: List[Dict[str, Any]] = []
+    for i, entity in enumerate(named):
+        before = " ".join(_WORD.findall(folded[:entity["start"]])[-3:])
+        previous = named[i - 1] if i else None
+        if _PAPER_BEFORE.search(before) or (previous in papers and _PAPER_JOIN.match(
+                folded[previous["end"]:entity["start"]])):
+            papers.append(entity)
+    goals = {e["value"] for e in named if e not in papers}
+    return [e for e in papers if e["value"] not in goals] if goals else []
 
 
 def _span(text: str, words: str) -> tuple[int, int]:
@@ -167,6 +200,7 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
             model_spans = [e for e in message.get(ENTITIES, []) if e.get("entity") == PROCEDURE]
             procedures = self.procedure_entities(text, model_spans)
             conditions = condition_spans(text, procedures)
+            conditions += [e for e in paper_spans(text, procedures) if e not in conditions]
             if conditions:
                 procedures = [e for e in procedures if e not in conditions]
                 message.set(CONDITIONS, conditions, add_to_output=True)
