@@ -585,7 +585,31 @@ class Retriever:
             return answer(close[0].procedure.id)
         if len(close) == 1:  # one match, but it leaves much of the question out: ask, don't answer
             close = [c for c in procedures if c.score >= MIN_STRENGTH][:min(3, MAX_CANDIDATES)]
+        base = self._base(query, close)
+        if base is not None:
+            return answer(base)
         return Resolution(candidates=tuple(close), words=query.words, ranked=procedures)
+
+    def _base(self, query: Query, close: list[Candidate]) -> str | None:
+        """The plain member of a family when the close records differ only by what the question does not say.
+
+        "kết hôn với người nước ngoài": "đăng ký kết hôn có yếu tố nước ngoài", "đăng ký lại kết hôn có yếu
+        tố nước ngoài" and "… tại khu vực biên giới" are close; the first one's words are in each of the
+        others, and the question has none of their extra words ("lại", "biên giới"): a clerk takes the
+        first. Only when that record covers every meaningful part of the question ("đổi tên cty" is not
+        about "thay đổi, cải chính … hộ tịch" just because the synonym table reads "đổi tên" that way).
+        """
+        if len(close) < 2:
+            return None
+        words = {c.procedure.id: set(self._families.get(c.procedure.id, "").split()) for c in close}
+        asked = set(" ".join((*query.segments, *query.expansions)).split())
+        for c in close:
+            mine = words[c.procedure.id]
+            others = [w for pid, w in words.items() if pid != c.procedure.id]
+            if mine and all(mine < other and not (other - mine) & asked for other in others) \
+                    and self._raw_coverage(query, c.procedure.id) >= 1.0:
+                return c.procedure.id
+        return None
 
 
 @dataclass(frozen=True)
