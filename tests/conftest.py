@@ -89,7 +89,7 @@ def domain():
 
 def nlu_procedures(text: str, intent: str, entities: list | None = None) -> dict:
     """What the NLU's ProcedureMatcher adds to a parse of ``text`` (no model: no DIET spans):
-    ``entities``, ``procedure_candidates``, ``procedure_words``, ``faq``."""
+    ``entities``, ``procedure_candidates``, ``procedure_words``, ``faq``, ``procedure_conditions``."""
     from rasa.shared.nlu.training_data.message import Message
 
     from bot.nlu.components import ProcedureMatcher
@@ -97,7 +97,8 @@ def nlu_procedures(text: str, intent: str, entities: list | None = None) -> dict
 
     message = Message(data={"text": normalize(text), "intent": {"name": intent}, "entities": list(entities or [])})
     ProcedureMatcher({"fuzzy": True, "retrieval": True}).process([message])
-    return {key: message.get(key) for key in ("entities", "procedure_candidates", "procedure_words", "faq")
+    return {key: message.get(key) for key in ("entities", "procedure_candidates", "procedure_words", "faq",
+                                              "procedure_conditions")
             if message.get(key) is not None}
 
 

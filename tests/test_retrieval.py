@@ -172,6 +172,66 @@ def test_a_condition_is_not_the_topic():
     assert [e["value"] for e in out["entities"]] == ["giay-phep-xay-dung"]
 
 
+@pytest.mark.parametrize("text, goal, paper", [
+    ("đăng ký thường trú có cần nộp bản sao giấy khai sinh không", "thuong-tru", ["khai-sinh"]),
+    ("đăng ký kết hôn phải có giấy xác nhận độc thân không", "ket-hon", ["xac-nhan-hon-nhan"]),
+    ("làm căn cước cho con thì đem theo giấy khai sinh à", "can-cuoc", ["khai-sinh"]),
+    ("xin giấy xác nhận độc thân có cần mang cmnd với sổ hộ khẩu không", "xac-nhan-hon-nhan", ["can-cuoc", "thuong-tru"]),
+    ("đăng ký tạm trú phải về nơi thường trú không", "tam-tru", ["thuong-tru"]),
+])
+def test_a_procedure_named_as_a_paper_or_place_of_another_is_not_the_topic(text, goal, paper):
+    out = nlu_procedures(text, "ask_papers")
+    assert [e["value"] for e in out["entities"]] == [goal] and out["procedure_candidates"] == []
+    assert [e["value"] for e in out["procedure_conditions"]] == paper
+
+
+def test_a_paper_word_alone_does_not_hide_the_only_procedure():
+    assert [e["value"] for e in nlu_procedures("mang căn cước đi đâu để đổi", "ask_where")["entities"]] == ["can-cuoc"]
+
+
+@pytest.mark.parametrize("text, goal", [
+    ("làm hộ chiếu qua vneid thế nào", "ho-chieu"),
+    ("nộp tạm trú trên app vneid hết bao nhiêu", "tam-tru"),
+    ("xin lý lịch tư pháp bằng vneid thì làm sao", "ly-lich-tu-phap"),
+])
+def test_vneid_as_the_way_to_apply_is_not_the_electronic_id_procedure(retriever, text, goal):
+    out = nlu_procedures(text, "ask_how")
+    assert [e["value"] for e in out["entities"]] == [goal] and out["procedure_candidates"] == []
+
+
+def test_vneid_itself_is_still_read_by_the_synonym_table(retriever):
+    assert retriever.read("kích hoạt tài khoản vneid").citizen and not retriever.read("làm tạm trú qua vneid").citizen
+
+
+def test_a_bare_age_is_no_evidence_but_an_age_case_is(retriever):
+    assert "14" in retriever.read("cấp căn cước cho trẻ dưới 14 tuổi").content_words
+    assert not {"10", "tuoi"} & set(retriever.read("làm căn cước cho bé 10 tuổi có mất tiền không").content_words)
+    assert [e["value"] for e in nlu_procedures("làm căn cước cho bé 10 tuổi có mất tiền không", "ask_fee")["entities"]] \
+        == ["can-cuoc"]
+
+
+@pytest.mark.parametrize("text, code", [
+    ("làm căn cước cho trẻ dưới 14 tuổi", "2.000200"),            # covers 1.014062
+    ("thẻ căn cước cho người từ đủ 14 tuổi trở lên nộp ở đâu", "2.000200"),  # covers 1.014061
+    ("làm căn cước ở đâu nhanh nhất", "2.000200"),                # "nhanh nhất" is what is asked, not "cập nhật"
+    ("kết hôn với người nước ngoài cần gì", "2.000806"),          # not "đăng ký lại", not "khu vực biên giới"
+])
+def test_the_plain_or_covering_record_is_answered(catalogue, retriever, text, code):
+    assert code_of(catalogue, retriever.find(text, named=_named(text))) == code
+
+
+def _named(text):
+    from bot.nlu.matching import default_index
+    from bot.vntext import normalize
+
+    return {m.procedure_id: len(m.text.split()) for m in default_index().find(normalize(text))}
+
+
+def test_asking_for_the_ward_support_team_is_not_searched():
+    out = nlu_procedures("cho mình gặp tổ hỗ trợ của phường", "request_human")
+    assert out["entities"] == [] and out["procedure_candidates"] == []
+
+
 # --- the FAQ ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, entry", [
