@@ -120,6 +120,8 @@ QUESTION_PHRASES = sorted({
     "thuc hien", "cach thuc", "xu ly", "giai quyet", "chi tiet", "khac nhau", "bao nhieu lau",
     # speed and "is it allowed yet": what the citizen wants to know about it
     "nhanh", "nhanh nhat", "nhanh nhut", "duoc chua",
+    # where a dossier is (a status check names its procedure, the retrieval confirms it)
+    "xong chua", "da xong chua", "den dau roi", "toi dau roi", "duyet chua", "co ket qua chua", "lam xong chua",
 }, key=lambda p: (-len(p.split()), p))
 _QUESTION_RE = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, QUESTION_PHRASES)) + r")(?!\w)")
 # Said before the synonym table is read, because they say how or of whom, not which procedure:

@@ -227,6 +227,15 @@ def _named(text):
     return {m.procedure_id: len(m.text.split()) for m in default_index().find(normalize(text))}
 
 
+@pytest.mark.parametrize("intent", ["check_status", "out_of_scope", "bot_capabilities"])
+def test_a_name_found_is_kept_for_other_intents_only_where_the_retrieval_agrees(intent):
+    # "giấy khai sinh" is named, but the question is about recording a birth registered abroad
+    text = "con tôi sinh ở Nhật có giấy khai sinh của Nhật rồi, về nước ghi vào sổ hộ tịch thế nào"
+    assert [e["value"] for e in nlu_procedures(text, intent)["entities"]] == []
+    assert [e["value"] for e in nlu_procedures("hồ sơ hộ chiếu của mẹ tôi xong chưa", intent)["entities"]] \
+        == ["ho-chieu"]
+
+
 def test_asking_for_the_ward_support_team_is_not_searched():
     out = nlu_procedures("cho mình gặp tổ hỗ trợ của phường", "request_human")
     assert out["entities"] == [] and out["procedure_candidates"] == []

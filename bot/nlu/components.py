@@ -206,12 +206,15 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
                 message.set(CONDITIONS, conditions, add_to_output=True)
             intent = (message.get(INTENT) or {}).get("name")
             candidates: List[Dict[str, Any]] = []
-            if intent not in NO_RETRIEVAL_INTENTS and self._config.get("retrieval", True):
+            if self._config.get("retrieval", True):
                 searched = text
                 for e in conditions:  # a condition is not the topic: its words are not searched
                     searched = searched[:e["start"]] + " " * (e["end"] - e["start"]) + searched[e["end"]:]
-                procedures, candidates = self.retrieve(searched, procedures, message,
-                                                       allow_procedure=intent != "out_of_scope")
+                if intent not in NO_RETRIEVAL_INTENTS:
+                    procedures, candidates = self.retrieve(searched, procedures, message,
+                                                           allow_procedure=intent != "out_of_scope")
+                elif any(e.get("value") for e in procedures):
+                    procedures = self.confirmed(searched, procedures, self.retriever.find(searched, *self.evidence(procedures)))
             message.set(CANDIDATES, candidates, add_to_output=True)
             message.set(ENTITIES, others + procedures, add_to_output=True)
         return messages
@@ -219,23 +222,13 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
     def retrieve(self, text: str, procedures: List[Dict[str, Any]], message: Message,
                  allow_procedure: bool = True) -> tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
         """The procedure entities and the candidates after the retrieval over the whole catalogue."""
-        named: Dict[str, int] = {}
-        typos: Dict[str, str] = {}
-        for e in procedures:
-            if not e.get("value"):
-                continue
-            if (e["start"], e["end"]) in self._typos:
-                typos.setdefault(e["value"], e.get("text") or "")
-            else:  # the words of the alias found (a model's span may hold more words than the name)
-                found = [m for m in self.index.find(e.get("text") or "") if m.procedure_id == e["value"]]
-                words = max((len(m.text.split()) for m in found), default=len(_WORD.findall(e.get("text") or "")))
-                named[e["value"]] = max(named.get(e["value"], 0), words)
+        named, typos = self.evidence(procedures)
         resolution = self.retriever.find(text, named, typos)
         message.set(WORDS, resolution.words, add_to_output=True)
         if resolution.faq is not None:
             message.set(FAQ, resolution.faq.id, add_to_output=True)
-        if not allow_procedure:  # out of scope: only the FAQ and the names found word for word
-            return procedures, []
+        if not allow_procedure:  # out of scope: only the FAQ and the names the retrieval confirms
+            return self.confirmed(text, procedures, resolution), []
         unresolved = [e for e in procedures if not e.get("value")]
         if resolution.procedure is not None:
             pid = resolution.procedure.id
@@ -249,6 +242,30 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
         if named or typos:  # names were found but the retrieval points elsewhere weakly: nothing sure
             return [], []
         return unresolved, []
+
+    def evidence(self, procedures: List[Dict[str, Any]]) -> tuple[Dict[str, int], Dict[str, str]]:
+        """The procedures named (id -> words of the name found) and found only with a typo (id -> words)."""
+        named: Dict[str, int] = {}
+        typos: Dict[str, str] = {}
+        for e in procedures:
+            if not e.get("value"):
+                continue
+            if (e["start"], e["end"]) in self._typos:
+                typos.setdefault(e["value"], e.get("text") or "")
+            else:  # the words of the alias found (a model's span may hold more words than the name)
+                found = [m for m in self.index.find(e.get("text") or "") if m.procedure_id == e["value"]]
+                words = max((len(m.text.split()) for m in found), default=len(_WORD.findall(e.get("text") or "")))
+                named[e["value"]] = max(named.get(e["value"], 0), words)
+        return named, typos
+
+    @staticmethod
+    def confirmed(text: str, procedures: List[Dict[str, Any]], resolution) -> List[Dict[str, Any]]:
+        """For the intents that do not look a procedure up (a status check, out of scope, asking for a
+        person): the names found, only where the retrieval would answer that same procedure. "Ghi vào
+        sổ hộ tịch … giấy khai sinh của Đức" names *giấy khai sinh* but is about another record, and
+        a status check or a handover must not carry the birth registration as its topic."""
+        chosen = resolution.procedure.id if resolution.procedure is not None else None
+        return [e for e in procedures if not e.get("value") or e["value"] == chosen]
 
     @property
     def retriever(self):
