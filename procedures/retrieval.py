@@ -83,6 +83,7 @@ KEEP_SHARE = 0.6
 SIBLING_SHARE = 0.7
 # A word in at most this share of the titles is specific enough to tell a record from its family.
 RARE_TITLE_SHARE = 0.01
+GENERIC_TITLE_SHARE = 0.1
 # How many of the strongest bm25 matches get the word-level factors (coverage, names).
 RERANK_DEPTH = 60
 FETCH_DEPTH = 4 * RERANK_DEPTH   # rows read by bm25 before the priors (see _ranked)
@@ -321,6 +322,14 @@ class Retriever:
                     terms.append(pair)
         return Query(tuple(segments), tuple(expansions), tuple(terms), tuple(content), tuple(groups), tuple(citizen))
 
+    def _share(self, phrase: str, words: frozenset[str]) -> float:
+        """The share of the specific words of an official ``phrase`` that are in ``words``: words that more
+        than ``GENERIC_TITLE_SHARE`` of the titles have ("đăng ký", "cấp", "nhận") count only when the
+        phrase has nothing else, so "khai sinh cho con" does not cover "đăng ký nhận cha, mẹ, con"."""
+        meaningful = [w for w in phrase.split() if w not in STOPWORDS] or phrase.split()
+        specific = [w for w in meaningful if self._title_share.get(w, 0.0) <= GENERIC_TITLE_SHARE] or meaningful
+        return sum(w in words for w in specific) / len(specific)
+
     # --- ranking --------------------------------------------------------------------------
     def rank(self, text: str, limit: int = 10) -> list[Candidate]:
         """Procedures (not FAQ entries) for ``text``, strongest first, one per family."""
@@ -401,7 +410,7 @@ class Retriever:
         covered = total = 0.0
         for officials in query.synonym_groups:
             total += SYNONYM_WEIGHT
-            covered += SYNONYM_WEIGHT * any(_share(official, words) >= 0.5 for official in officials)
+            covered += SYNONYM_WEIGHT * any(self._share(official, words) >= 0.5 for official in officials)
         for word in query.content_words:
             total += 1
             covered += word in words
@@ -426,7 +435,7 @@ class Retriever:
         """The question's meaningful parts (synonyms that fired, other words) the record covers."""
         words = self._words.get(row_id, frozenset())
         parts = {officials for officials in query.synonym_groups
-                 if any(_share(official, words) >= 0.5 for official in officials)}
+                 if any(self._share(official, words) >= 0.5 for official in officials)}
         return parts | {w for w in query.content_words if w in words}
 
     def _specific_parts(self, query: Query, row_id: str) -> set:
@@ -434,7 +443,7 @@ class Retriever:
         that few titles have (a word in one title of 50 says more than "người" or "cấp")."""
         title = set(self._titles.get(row_id, "").split())
         parts = {officials for officials in query.synonym_groups
-                 if any(_share(official, frozenset(title)) >= 0.5 for official in officials)}
+                 if any(self._share(official, frozenset(title)) >= 0.5 for official in officials)}
         return parts | {w for w in query.content_words if w in title and self._title_share.get(w, 1.0) <= RARE_TITLE_SHARE}
 
     def _specific_siblings(self, query: Query, pid: str, ranked: Iterable[Candidate]) -> list["Procedure"]:
@@ -469,7 +478,7 @@ class Retriever:
     def _covers_synonyms(self, query: Query, pid: str) -> bool:
         """Whether the record's words cover every synonym that fired (one of its official phrases)."""
         words = self._words.get(pid, frozenset())
-        return all(any(_share(official, words) >= 0.5 for official in officials) for officials in query.synonym_groups)
+        return all(any(self._share(official, words) >= 0.5 for official in officials) for officials in query.synonym_groups)
 
     def _named_outside_synonyms(self, query: Query, pid: str) -> bool:
         """Whether one of the procedure's names appears in the question outside the citizen phrases that fired."""
@@ -687,12 +696,6 @@ def _protected_words(text: str) -> frozenset[str]:
 
 def _meaningful(word: str, protected: frozenset[str]) -> bool:
     return word not in STOPWORDS or word in protected
-
-
-def _share(phrase: str, words: frozenset[str]) -> float:
-    """The share of the meaningful words of ``phrase`` that are in ``words``."""
-    meaningful = [w for w in phrase.split() if w not in STOPWORDS] or phrase.split()
-    return sum(w in words for w in meaningful) / len(meaningful)
 
 
 def family_key(name: str) -> str:

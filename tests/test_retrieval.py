@@ -236,6 +236,15 @@ def test_a_name_found_is_kept_for_other_intents_only_where_the_retrieval_agrees(
         == ["ho-chieu"]
 
 
+@pytest.mark.parametrize("text", ["bố mẹ chưa cưới, làm giấy khai sinh cho bé mà muốn có tên bố thì sao",
+                                  "làm khai sinh cho con, muốn ghi tên bố vào thì cần gì"])
+def test_generic_words_do_not_make_a_record_cover_a_synonym(text):
+    # "khai sinh cho con" shares only "đăng ký … con" with "đăng ký nhận cha, mẹ, con": not covered,
+    # so birth registration is not answered alone; the combined procedure is offered
+    out = nlu_procedures(text, "ask_papers")
+    assert out["entities"] == [] and "1.000689" in [c["code"] for c in out["procedure_candidates"]]
+
+
 def test_asking_for_the_ward_support_team_is_not_searched():
     out = nlu_procedures("cho mình gặp tổ hỗ trợ của phường", "request_human")
     assert out["entities"] == [] and out["procedure_candidates"] == []
