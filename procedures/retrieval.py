@@ -554,7 +554,7 @@ class Retriever:
             kept = max((scores.get(pid, 0.0) for pid in ids), default=0.0)
             explains = top is not None and all(self._raw_coverage(query, pid) >= self._raw_coverage(query, top) for pid in ids)
             if (top is None or top in named or (kept >= KEEP_SHARE * best.score and explains)
-                    or (self._named_words(query, top) <= words and kept == 0.0)):
+                    or (self._named_words(query, top) <= words and kept == 0.0 and explains)):
                 if len(ids) == 1:
                     siblings = self._specific_siblings(query, ids[0], procedures)
                     if siblings:  # a record more specific to the question's words: ask, don't answer
