@@ -82,6 +82,7 @@ KEEP_SHARE = 0.6
 # named one does not ("đăng ký lại khai sinh" for "giấy khai sinh mất, làm lại"), makes the bot ask.
 SIBLING_SHARE = 0.7
 # A word in at most this share of the titles is specific enough to tell a record from its family.
+MODIFIER_SIBLING_SHARE = 0.4
 RARE_TITLE_SHARE = 0.01
 GENERIC_TITLE_SHARE = 0.1
 # How many of the strongest bm25 matches get the word-level factors (coverage, names).
@@ -455,12 +456,16 @@ class Retriever:
         named_here = [ph for ph in self._names.get(pid, ()) if len(ph.split()) >= 2 and any(f" {ph} " in r for r in runs)]
         # an official phrase the synonym table read in the question, when the record's name has it
         named_here += [ph for ph in query.expansions if f" {ph} " in f" {self._titles.get(pid, '')} "]
+        named_here = [ph for ph in named_here if ph not in FAMILY_MODIFIERS]  # "cấp lại" makes no family
+        # A reviewed family modifier the question shares with a member ("đăng ký lại") is strong evidence:
+        # that member is offered even well below the named record, which the name's bonus lifts.
+        modifier_floor = MODIFIER_SIBLING_SHARE * max(scores.get(pid, 0.0), MIN_STRENGTH)
         return [c.procedure for c in ranked
-                if c.procedure.id != pid and c.score >= floor
+                if c.procedure.id != pid and c.score >= modifier_floor
                 and any(f" {ph} " in f" {self._titles[c.procedure.id]} " for ph in named_here)  # same family
-                and (self._specific_parts(query, c.procedure.id) - mine
-                     or self._modifiers(query, c.procedure.id) - self._name_modifiers(pid)
-                     or self._named_words(query, c.procedure.id) > self._named_words(query, pid))][:MAX_CANDIDATES - 1]
+                and ((c.score >= floor and (self._specific_parts(query, c.procedure.id) - mine
+                                            or self._named_words(query, c.procedure.id) > self._named_words(query, pid)))
+                     or self._modifiers(query, c.procedure.id) - self._name_modifiers(pid))][:MAX_CANDIDATES - 1]
 
     def _modifiers(self, query: Query, row_id: str) -> set:
         """The ``FAMILY_MODIFIERS`` that the question and the record's official name both have."""
