@@ -245,6 +245,23 @@ def test_generic_words_do_not_make_a_record_cover_a_synonym(text):
     assert out["entities"] == [] and "1.000689" in [c["code"] for c in out["procedure_candidates"]]
 
 
+@pytest.mark.parametrize("text, offered", [
+    ("xây nhà xưởng thì xin nghiệm thu phòng cháy chữa cháy ở đâu", "3.000493"),
+    ("muốn chuyển mục đích sử dụng đất trồng lúa sang đất ở để xây nhà", "1.013949"),
+])
+def test_a_short_name_inside_a_question_about_something_else_is_not_answered(text, offered):
+    # "xây nhà" names the building permit, but the search ranks it below records that explain more
+    out = nlu_procedures(text, "ask_where")
+    assert out["entities"] == [] and offered in [c["code"] for c in out["procedure_candidates"]]
+
+
+def test_a_member_sharing_a_family_modifier_is_offered_beside_the_named_record():
+    out = nlu_procedures("giấy đăng ký kết hôn của ông bà bị thất lạc, sổ gốc cũng không còn, giờ đăng ký lại "
+                         "được không", "ask_procedure")
+    codes = [c["code"] for c in out["procedure_candidates"]]
+    assert out["entities"] == [] and "1.000894" in codes and "1.004746" in codes  # "đăng ký lại kết hôn"
+
+
 def test_asking_for_the_ward_support_team_is_not_searched():
     out = nlu_procedures("cho mình gặp tổ hỗ trợ của phường", "request_human")
     assert out["entities"] == [] and out["procedure_candidates"] == []
