@@ -423,13 +423,20 @@ class Retriever:
         return COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * self._raw_coverage(query, row_id)
 
     def _named_words(self, query: Query, row_id: str) -> int:
-        """The words of the longest of the record's names that the question contains word for word."""
+        """The words of the longest of the record's names that the question contains word for word.
+
+        An official phrase from the synonym table counts as a whole: "giấy phép lái xe quân sự" does not
+        name "đổi giấy phép lái xe" by its first four words."""
         best = 0
-        for run in (*query.segments, *query.expansions):
+        phrases = self._phrases.get(row_id, ())
+        for run in query.segments:
             padded = f" {run} "
-            for phrase in self._phrases.get(row_id, ()):
+            for phrase in phrases:
                 if f" {phrase} " in padded:
                     best = max(best, len(phrase.split()))
+        for official in query.expansions:
+            if official in phrases:
+                best = max(best, len(official.split()))
         return best
 
     def _parts(self, query: Query, row_id: str) -> set:
