@@ -152,6 +152,8 @@ def test_an_invalid_fee_is_refused_naming_the_field_and_nothing_is_written(staff
     (lambda r: r.update(aliases=["hộ chiếu", "khai sinh"]), "aliases[1]"),  # names another procedure
     (lambda r: r.update(id="ho-chieu-2"), "id"),
     (lambda r: r["submit"].update(post=True), "submit.post"),
+    (lambda r: r.update(covers=["1.001471", "1001471"]), "covers[1]"),
+    (lambda r: r.update(covers=["1.001456"]), "covers"),  # its own code
 ])
 def test_the_loader_rules_apply_and_name_the_field(staff, catalogue_dir, change, field):
     record = passport(staff)
@@ -229,6 +231,19 @@ def test_the_retrieval_of_a_running_component_follows_the_edit(staff):
     record["aliases"].append("thẻ xanh lá cho người nuôi ong")
     assert staff.put(f"{API}/ho-chieu", record).status_code == 200
     assert retriever.find("thủ tục cấp thẻ xanh lá cho người nuôi ong").procedure.id == "ho-chieu"
+
+
+def test_covers_set_from_the_editor_leads_the_retrieval_to_the_checked_record(staff, catalogue_dir):
+    from procedures import default_catalogue
+
+    question = "trình báo mất hộ chiếu phổ thông ở công an xã"
+    assert default_catalogue().retriever.find(question).procedure.id != "ho-chieu"
+    record = passport(staff)
+    record["covers"] = [*record.get("covers", []), "1.010386"]  # "Trình báo mất hộ chiếu phổ thông (cấp xã)"
+    assert staff.put(f"{API}/ho-chieu", record).status_code == 200
+    assert '  - "1.010386"' in (catalogue_dir / "ho-chieu.yml").read_text(encoding="utf-8")
+    assert "tthc-1-010386" not in default_catalogue()
+    assert default_catalogue().retriever.find(question).procedure.id == "ho-chieu"
 
 
 def test_saving_the_same_record_changes_nothing(staff, catalogue_dir):
