@@ -15,6 +15,7 @@ characters a message; Telegram: 4,096): long lists keep their first items and en
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterable
 
 from procedures.model import NOT_CHECKED, national_source, portal_link  # noqa: F401  (re-exported for the actions)
@@ -135,8 +136,17 @@ def _with_footer(procedure, body: str, context=None, intent: str = "ask_procedur
     return fit(body, "\n".join(tail), link)
 
 
+# The list marks and the colon the portal's pages put around a case or a paper ("* Giấy tờ phải nộp:",
+# "- Tờ khai …"): the answer numbers the papers and adds its own colon.
+_LIST_MARK = re.compile(r"^[\s*•+\-–]+")
+
+
+def _plain_item(text: str) -> str:
+    return _LIST_MARK.sub("", text).rstrip(" :") or text
+
+
 def _paper_line(number: int, paper) -> str:
-    line = f"{number}. {paper.name}"
+    line = f"{number}. {_plain_item(paper.name)}"
     if paper.form:
         line += f" (mẫu {paper.form})"
     count = paper.quantity()
@@ -173,7 +183,7 @@ def papers_text(procedure, context=None) -> str:
     lines = [f"Giấy tờ cần chuẩn bị — {procedure.name}{_mark(procedure, 'papers')}:"]
     for group in procedure.papers:
         if len(procedure.papers) > 1 or group.case:
-            lines.append(f"\n• {group.case}:")
+            lines.append(f"\n• {_plain_item(group.case)}:")
         lines.extend(_paper_line(i, p) for i, p in enumerate(group.items, 1))
     return _with_footer(procedure, "\n".join(lines), context, "ask_papers")
 

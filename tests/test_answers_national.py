@@ -56,3 +56,11 @@ def test_a_flagged_field_warns_in_the_answer_that_shows_it(catalogue):
     assert replies.FLAG_WARNINGS["no_agency"] in where and "nguồn không ghi" in where
     district = next(p for p in catalogue if "district_level:steps" in catalogue.flags(p.id))
     assert replies.FLAG_WARNINGS["district_level"] in replies.answer_text("ask_how", district, catalogue)
+
+
+def test_the_portal_list_marks_of_cases_and_papers_are_not_repeated(catalogue):
+    import re
+
+    text = replies.answer_text("ask_papers", catalogue.get("tthc-2-000806"), catalogue)  # kết hôn có yếu tố nước ngoài
+    assert "• Giấy tờ phải nộp:" in text
+    assert "• *" not in text and "::" not in text and not re.search(r"^\d+\. - ", text, re.MULTILINE)
