@@ -81,9 +81,13 @@ KEEP_SHARE = 0.6
 # A record at least this share as strong as a named procedure, that covers parts of the question the
 # named one does not ("đăng ký lại khai sinh" for "giấy khai sinh mất, làm lại"), makes the bot ask.
 SIBLING_SHARE = 0.7
-# A word in at most this share of the titles is specific enough to tell a record from its family.
+# A member of the named record's family that shares a reviewed family modifier with the question
+# ("đăng ký lại") is offered down to this share of the named record's strength.
 MODIFIER_SIBLING_SHARE = 0.4
+# A word in at most this share of the titles is specific enough to tell a record from its family.
 RARE_TITLE_SHARE = 0.01
+# A word in more than this share of the titles ("đăng ký", "cấp", "nhận") is too common to make a record
+# cover a synonym's official phrase (``Retriever._share``).
 GENERIC_TITLE_SHARE = 0.1
 # How many of the strongest bm25 matches get the word-level factors (coverage, names).
 RERANK_DEPTH = 60
@@ -263,8 +267,9 @@ class Retriever:
                 counts[word] = counts.get(word, 0) + 1
         self._title_share = {w: n / max(1, len(self._titles)) for w, n in counts.items()}
         covered = getattr(catalogue, "covered_names", lambda pid: ())
-        # Record id -> the folded names of its cases and of the imported records it covers: what the record
-        # answers for besides its name ("Cấp lại do hộ chiếu bị mất"), for the family modifiers.
+        # Hand-written record id -> the folded names of its papers' cases: what the record answers for
+        # besides its name ("Cấp lại do hộ chiếu bị mất"), for the family modifiers. The names of the
+        # imported records it covers join its naming phrases.
         self._cases: dict[str, tuple[str, ...]] = {}
         for p in catalogue:
             phrases = {search.title_text(p.name), *(v for a in (p.short_name.rstrip("…"), *p.aliases)
