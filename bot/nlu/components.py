@@ -17,8 +17,8 @@
   The procedure itself is then decided by the retrieval over the whole catalogue
   (``procedures.retrieval``: the hand-written records and the ~2,600 imported from the
   national database, no retraining when they change) for the intents that ask about a
-  procedure (all but the dialogue-control ones, ``NO_RETRIEVAL_INTENTS``): the names found above
-  count as evidence. The message
+  procedure (all but the dialogue-control ones, ``NO_RETRIEVAL_INTENTS``, and out of scope, which keep
+  a name found only where the retrieval agrees): the names found above count as evidence. The message
   gets ``procedure_candidates`` (the procedures to offer as buttons when several are close,
   ``[{"id", "code", "name", "score"}]``), ``procedure_words`` (what was understood, for
   "nothing found") and ``faq`` (the id of a services-FAQ entry the question is about).
@@ -46,7 +46,8 @@ CONDITIONS = "procedure_conditions"
 CANDIDATES = "procedure_candidates"
 WORDS = "procedure_words"
 FAQ = "faq"
-# Intents of dialogue control, for which only the names found word for word count (no retrieval):
+# Intents of dialogue control, which look no procedure up: the names found word for word are kept only
+# where the retrieval would answer that same procedure (``ProcedureMatcher.confirmed``), no candidates:
 # a greeting, a thank-you, yes/no, a dossier status, the menu, asking for a person ("tổ hỗ trợ
 # của phường" names the ward's support team, not a procedure about wards).
 NO_RETRIEVAL_INTENTS = frozenset({"greet", "thank", "goodbye", "affirm", "deny", "check_status",
@@ -214,7 +215,7 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
                     procedures, candidates = self.retrieve(searched, procedures, message,
                                                            allow_procedure=intent != "out_of_scope")
                 elif any(e.get("value") for e in procedures):
-                    procedures = self.confirmed(searched, procedures, self.retriever.find(searched, *self.evidence(procedures)))
+                    procedures = self.confirmed(procedures, self.retriever.find(searched, *self.evidence(procedures)))
             message.set(CANDIDATES, candidates, add_to_output=True)
             message.set(ENTITIES, others + procedures, add_to_output=True)
         return messages
@@ -228,7 +229,7 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
         if resolution.faq is not None:
             message.set(FAQ, resolution.faq.id, add_to_output=True)
         if not allow_procedure:  # out of scope: only the FAQ and the names the retrieval confirms
-            return self.confirmed(text, procedures, resolution), []
+            return self.confirmed(procedures, resolution), []
         unresolved = [e for e in procedures if not e.get("value")]
         if resolution.procedure is not None:
             pid = resolution.procedure.id
@@ -259,7 +260,7 @@ class ProcedureMatcher(GraphComponent, EntityExtractorMixin):
         return named, typos
 
     @staticmethod
-    def confirmed(text: str, procedures: List[Dict[str, Any]], resolution) -> List[Dict[str, Any]]:
+    def confirmed(procedures: List[Dict[str, Any]], resolution) -> List[Dict[str, Any]]:
         """For the intents that do not look a procedure up (a status check, out of scope, asking for a
         person): the names found, only where the retrieval would answer that same procedure. "Ghi vào
         sổ hộ tịch … giấy khai sinh của Đức" names *giấy khai sinh* but is about another record, and
