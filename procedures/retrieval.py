@@ -266,7 +266,6 @@ class Retriever:
             for word in set(title.split()):
                 counts[word] = counts.get(word, 0) + 1
         self._title_share = {w: n / max(1, len(self._titles)) for w, n in counts.items()}
-        covered = getattr(catalogue, "covered_names", lambda pid: ())
         # Hand-written record id -> the folded names of its papers' cases: what the record answers for
         # besides its name ("Cấp lại do hộ chiếu bị mất"), for the family modifiers. The names of the
         # imported records it covers join its naming phrases.
@@ -274,7 +273,7 @@ class Retriever:
         for p in catalogue:
             phrases = {search.title_text(p.name), *(v for a in (p.short_name.rstrip("…"), *p.aliases)
                                                     for v in phrase_variants(a)),
-                       *(search.covered_text(n) for n in covered(p.id))}
+                       *(search.covered_text(n) for n in catalogue.covered_names(p.id))}
             self._cases[p.id] = tuple(fold_phrase(g.case) for g in p.papers) if p.aliases else ()
             self._phrases[p.id] = tuple(sorted(x for x in phrases if len(x.split()) >= 2))
             self._names[p.id] = tuple(sorted(phrases | {v for a in p.aliases for v in phrase_variants(a)}))

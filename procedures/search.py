@@ -72,8 +72,7 @@ def populate(db: sqlite_utils.Database, catalogue: "Catalogue", faq: Iterable = 
             if name == TABLE and db[name].detect_fts():
                 db[name].disable_fts()
             db[name].drop()
-    covered = getattr(catalogue, "covered_names", lambda pid: ())
-    rows = [*(_row(p, covered(p.id)) for p in catalogue.all()), *(_faq_row(entry) for entry in faq)]
+    rows = [*(_row(p, catalogue.covered_names(p.id)) for p in catalogue.all()), *(_faq_row(entry) for entry in faq)]
     db[TABLE].insert_all(rows, pk="id")
     db[TABLE].enable_fts(list(FTS_WEIGHTS), fts_version="FTS5")
     db[PHRASE_TABLE].insert_all(
