@@ -11,7 +11,7 @@
   replies the outbox gave up sending to Telegram / Zalo.
 - ``accounts add USERNAME --role R [--team T] [--name N] [--password-stdin] | list | disable | enable |
   set-password | unlock``: volunteer / supervisor / admin / staff accounts (see bot/accounts.py).
-- ``models list | train [--full] | status JOB | activate ID``: trained models (bot/model_registry.py).
+- ``models list | train [--full | --strategy S] | status JOB | activate ID``: trained models (bot/model_registry.py).
 - ``telegram set-webhook [--url URL] | delete-webhook``: register the bot's webhook with Telegram
   (default URL: BOT_PUBLIC_URL + /channels/telegram/webhook, with TELEGRAM_WEBHOOK_SECRET).
 """
@@ -78,7 +78,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    """``models list | train [--full] | status JOB | activate ID``: the staff page's models tab."""
+    """``models list | train [--full | --strategy S] | status JOB | activate ID``: the staff page's models tab."""
     import asyncio
     import time
 
@@ -94,7 +94,7 @@ def cmd_models(args: argparse.Namespace) -> None:
                 print(f"{m['id']}  {'*' if m['active'] else ' '}  {m['created'][:19]}  {m.get('strategy') or '–':8} "
                       f"ý định {accuracy:>6}  {m.get('trained_by') or '–'}")
         elif args.operation_name == "train":
-            result = registry.start_training(args.by, full=args.full)
+            result = registry.start_training(args.by, full=args.full, strategy=args.strategy)
             if result["job"] is None:
                 print(f"Dữ liệu không đổi: mô hình {result['model']} đã được huấn luyện từ đúng dữ liệu này.")
                 return
@@ -120,8 +120,11 @@ def _add_models_commands(commands) -> None:
     models.set_defaults(func=cmd_models)
     operations = models.add_subparsers(dest="operation_name", required=True)
     operations.add_parser("list", help="registered models, newest first (* = active)")
-    train = operations.add_parser("train", help="fine-tune the active model on the current data (background job)")
+    train = operations.add_parser("train", help="update the active model with the current data (background job): "
+                                  "a new memory of the examples when only examples changed, else fine-tune")
     train.add_argument("--full", action="store_true", help="train from scratch")
+    train.add_argument("--strategy", choices=["quick", "finetune", "full"], default=None,
+                       help="quick: memory of the examples only; finetune: DIET fine-tuned; full: from scratch")
     train.add_argument("--by", default="cli")
     status = operations.add_parser("status", help="a training job's state")
     status.add_argument("job")

@@ -3,8 +3,10 @@
 - ``compare_retrain``: after a staff member adds 20 examples (``TWENTY_EXAMPLES``, new phrasings
   for known intents, not taken from the held-out files), retrain each way and report the wall time
   of ``rasa train`` and the held-out intent accuracy: full training (what ``make model`` does),
-  full training reusing Rasa's cache from the previous one, fewer DIET epochs, and fine-tuning the
-  current model with an epoch fraction.
+  full training reusing Rasa's cache from the previous one, fewer DIET epochs, fine-tuning the
+  current model with an epoch fraction, and "quick": a new memory of the examples written into a
+  copy of the current model (``bot.nlu.memory``; DIET unchanged), with how many of the 20 new
+  examples each model answers with their intent.
 - ``swap_under_load``: the model swap (``PUT /model``, loaded in a thread by
   ``bot.model_registry.install_background_model_load``) while 8 conversations talk to the bot app's
   ``/api/messages``: failed and busy answers, latency during the swap.
@@ -117,6 +119,9 @@ def compare_retrain(work: Path = ROOT / "build" / "retrain", base: Path | None =
         elif strategy.startswith("epochs-"):
             config = _config_with_epochs(int(strategy.split("-")[1]), snapshot / "config-epochs.yml")
         name = strategy.replace(".", "")   # Rasa cuts a fixed model name at its first dot
+        if strategy == "quick":   # a new memory of the examples in a copy of the model (bot.nlu.memory)
+            rows.append(_quick(base, snapshot, out / f"{name}.tar.gz", evaluate_models))
+            continue
         command = mr.train_command(snapshot, out, name, finetune=finetune, epoch_fraction=fraction,
                                    config=config, force=force, skip_validation=skip)
         load_before = _loadavg()
@@ -127,12 +132,48 @@ def compare_retrain(work: Path = ROOT / "build" / "retrain", base: Path | None =
         row = {"strategy": strategy, "seconds": round(seconds, 1), "cpu_seconds": round(_children_cpu() - cpu_before, 1),
                "exit": code, "load": load_before}
         if code == 0 and evaluate_models:
-            scores, _ = mr.evaluate(out / f"{name}.tar.gz")
-            row.update(accuracy=scores["intent_accuracy"], written=_written(scores), procedure=scores["procedure_accuracy"])
+            _evaluate(row, out / f"{name}.tar.gz")
         rows.append(row)
-        print(f"  {strategy:14} {row['seconds']:7.1f} s (CPU {row['cpu_seconds']:.0f} s)  exit {code}  load {load_before}  "
-              f"intent {row.get('accuracy', '-')}  as written {row.get('written', '-')}", flush=True)
+        _print_row(row)
     return rows
+
+
+def _evaluate(row: dict, model: Path) -> None:
+    """Held-out accuracy of ``model`` and how many of the 20 new examples it answers right."""
+    from bot import model_registry as mr
+    from bot.nlu.memory import nlu_examples
+
+    scores, _ = mr.evaluate(model)
+    row.update(accuracy=scores["intent_accuracy"], written=_written(scores), procedure=scores["procedure_accuracy"],
+               eval_seconds=scores["eval_seconds"])
+    work = model.parent / "twenty"
+    work.mkdir(exist_ok=True)
+    (work / "twenty.yml").write_text(TWENTY_EXAMPLES, encoding="utf-8")
+    new = [{"text": text, "intent": intent} for text, intent in nlu_examples(work)]
+    answers = mr.predict(model, new)
+    row["twenty_right"] = sum(a["intent"] == q["intent"] for q, a in zip(new, answers))
+
+
+def _quick(base: Path, snapshot: Path, target: Path, evaluate_models: bool) -> dict:
+    from bot.nlu.memory import nlu_examples, update_model
+
+    load_before = _loadavg()
+    start = time.perf_counter()
+    update_model(base, nlu_examples(snapshot / "nlu_data", snapshot / "generated"), target)
+    row = {"strategy": "quick", "seconds": round(time.perf_counter() - start, 1), "cpu_seconds": None, "exit": 0,
+           "load": load_before}
+    if evaluate_models:
+        _evaluate(row, target)
+    _print_row(row)
+    return row
+
+
+def _print_row(row: dict) -> None:
+    cpu = f"CPU {row['cpu_seconds']:.0f} s" if row.get("cpu_seconds") is not None else "in process"
+    print(f"  {row['strategy']:14} {row['seconds']:7.1f} s ({cpu})  exit {row['exit']}  load {row['load']}  "
+          f"intent {row.get('accuracy', '-')}  as written {row.get('written', '-')}  "
+          f"20 new examples right {row.get('twenty_right', '-')}/20  (evaluation {row.get('eval_seconds', '-')} s)",
+          flush=True)
 
 
 def _written(scores: dict) -> float:
@@ -140,7 +181,7 @@ def _written(scores: dict) -> float:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def print_retrain_figure(strategies=("finetune-0.2",)) -> None:
+def print_retrain_figure(strategies=("quick", "finetune-0.2")) -> None:
     from bot import model_registry as mr
     from bot import training
 

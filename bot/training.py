@@ -19,7 +19,7 @@ SPACY_DIR = ROOT / "build" / "spacy_vi"
 GENERATED_DIR = ROOT / "build" / "nlu_generated"
 MODEL = ROOT / "models" / "current.tar.gz"
 STAMP = ROOT / "models" / "current.inputs"
-INPUTS = ["nlu_data", "domain.yml", "config.yml", "bot/nlu/components.py", "bot/vntext.py", "bot/training.py"]
+INPUTS = ["nlu_data", "domain.yml", "config.yml", "bot/nlu/components.py", "bot/nlu/memory.py", "bot/vntext.py", "bot/training.py"]
 
 
 def inputs_hash() -> str:

@@ -2,7 +2,8 @@
 
 Thin routes over ``bot.model_registry`` (registry under ``<data dir>/models``):
 
-- ``POST models/train`` ``{"full": false}`` → ``202 {"job"}`` (a background job under ``nice -n 19``),
+- ``POST models/train`` ``{"full": false}`` or ``{"strategy": "quick"|"finetune"|"full"}`` (none: the
+  quickest that applies, ``bot.model_registry.STRATEGIES``) → ``202 {"job"}`` (a background job under ``nice -n 19``),
   ``{"job", "already_running": true}`` while one runs, or ``200 {"job": null, "unchanged": true,
   "model"}`` when a registered model was trained from these exact inputs (nothing is retrained);
 - ``GET models/train/{job}`` → ``{"state": "running"|"done"|"failed", "progress": {"stage", "label",
@@ -23,10 +24,11 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from bot.admin.common import NOT_FOUND, body, error, ok, staff
-from bot.model_registry import ActivationFailed, Registry, Unknown
+from bot.model_registry import STRATEGIES, ActivationFailed, Registry, Unknown
 
 ACTIVATION_FAILED = "Không kích hoạt được mô hình: máy chủ Rasa không nhận mô hình này. Mô hình cũ vẫn đang chạy."
 BAD_OPTION = "Tùy chọn “full” phải là true hoặc false."
+BAD_STRATEGY = "Cách huấn luyện “strategy” phải là “quick”, “finetune” hoặc “full”."
 
 
 def registry(request: Request) -> Registry:
@@ -66,7 +68,11 @@ async def train(request: Request):
     full = data.get("full", False) if isinstance(data, dict) else None
     if not isinstance(full, bool):
         return error(BAD_OPTION, 400)
-    result = await run_in_threadpool(registry(request).start_training, session.username, full)
+    strategy = data.get("strategy")
+    if strategy is not None and strategy not in STRATEGIES:
+        return error(BAD_STRATEGY, 400)
+    result = await run_in_threadpool(lambda: registry(request).start_training(session.username, full,
+                                                                              strategy=strategy))
     return ok(result, 200 if result.get("job") is None or result.get("already_running") else 202)
 
 

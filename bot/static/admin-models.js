@@ -6,8 +6,11 @@
   var TEXT = {
     title: "Huấn luyện & mô hình",
     intro: "Huấn luyện lại mô hình với các câu ví dụ mới, so sánh với mô hình đang chạy trên các câu hỏi kiểm tra " +
-      "(không dùng để huấn luyện), rồi kích hoạt. Việc huấn luyện chạy nền, không làm chậm trò chuyện của người dân.",
+      "(không dùng để huấn luyện), rồi kích hoạt. Việc huấn luyện chạy nền, không làm chậm trò chuyện của người dân. " +
+      "“Huấn luyện” ghi nhớ ngay các câu ví dụ mới (khoảng một phút, gồm cả đánh giá); “Tinh chỉnh” giúp mô hình " +
+      "hiểu cả những câu tương tự (vài phút).",
     train: "Huấn luyện",
+    trainFinetune: "Tinh chỉnh mô hình (vài phút)",
     trainFull: "Huấn luyện đầy đủ (chậm hơn)",
     unchanged: "Dữ liệu huấn luyện không thay đổi: đã có mô hình này, không cần huấn luyện lại.",
     running: "Đang huấn luyện…",
@@ -34,7 +37,7 @@
     noChanged: "Không có câu hỏi nào đổi câu trả lời.",
     created: "Tạo lúc", by: "Người huấn luyện", activatedBy: "Người kích hoạt", strategy: "Cách huấn luyện",
     seconds: "Thời gian", cv: "Kiểm định chéo", id: "Mã mô hình",
-    strategies: { finetune: "tinh chỉnh mô hình đang chạy", full: "huấn luyện đầy đủ" },
+    strategies: { quick: "ghi nhớ câu ví dụ mới (nhanh)", finetune: "tinh chỉnh mô hình đang chạy", full: "huấn luyện đầy đủ" },
     sets: { "nlu_eval/written": "Bộ kiểm tra (có dấu)", "nlu_eval/stripped": "Bộ kiểm tra (không dấu)",
       "nlu_independent/written": "Bộ độc lập (có dấu)", "nlu_independent/stripped": "Bộ độc lập (không dấu)" },
   };
@@ -55,10 +58,12 @@
     panel.textContent = "";
     panel.appendChild(el("h2", { text: TEXT.title }));
     panel.appendChild(el("p", { text: TEXT.intro }));
-    var trainButton = el("button", { type: "button", id: "models-train", text: TEXT.train, onclick: function () { train(false); } });
+    var trainButton = el("button", { type: "button", id: "models-train", text: TEXT.train, onclick: function () { train(null); } });
+    var finetuneButton = el("button", { type: "button", id: "models-train-finetune", "class": "secondary",
+      text: TEXT.trainFinetune, onclick: function () { train("finetune"); } });
     var fullButton = el("button", { type: "button", id: "models-train-full", "class": "secondary", text: TEXT.trainFull,
-      onclick: function () { train(true); } });
-    panel.appendChild(el("div", { "class": "models__actions" }, trainButton, " ", fullButton));
+      onclick: function () { train("full"); } });
+    panel.appendChild(el("div", { "class": "models__actions" }, trainButton, " ", finetuneButton, " ", fullButton));
     panel.appendChild(el("div", { id: "models-progress", "class": "models__progress", role: "status", "aria-live": "polite",
       hidden: true }, el("progress", { id: "models-progress-bar", max: "100", value: "0" }),
       el("span", { id: "models-progress-text" })));
@@ -73,6 +78,7 @@
   function busy(on) {
     if ($("models-train")) $("models-train").disabled = on;
     if ($("models-train-full")) $("models-train-full").disabled = on;
+    if ($("models-train-finetune")) $("models-train-finetune").disabled = on;
   }
 
   function load() {
@@ -83,9 +89,10 @@
     }).catch(function (e) { Admin.error(e.userMessage); });
   }
 
-  function train(full) {
+  // strategy: null (the quickest that applies: a memory of new examples, else fine-tuning), "finetune", "full"
+  function train(strategy) {
     busy(true);
-    Admin.api("POST", "/admin/api/models/train", { full: full }).then(function (data) {
+    Admin.api("POST", "/admin/api/models/train", strategy ? { strategy: strategy } : {}).then(function (data) {
       if (!data.job) {
         busy(false);
         Admin.notice(TEXT.unchanged);

@@ -156,6 +156,97 @@ def test_unchanged_data_is_not_retrained(staff_browser, admin_config):
 
 def test_train_option_is_checked(staff_browser):
     assert staff_browser().post("/admin/api/models/train", {"full": "yes"}).status_code == 400
+    response = staff_browser().post("/admin/api/models/train", {"strategy": "fast"})
+    assert response.status_code == 400 and "strategy" in response.json()["error"]
+
+
+def _copy_snapshot(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def test_only_examples_differ_tells_a_quick_update_from_a_training(tmp_path):
+    base = tmp_path / "base"
+    mr.snapshot_inputs(base)
+    chitchat = Path("nlu_data") / "nlu" / "chitchat.yml"
+    assert mr.only_examples_differ(base, _copy_snapshot(base, tmp_path / "same"))
+    added = _copy_snapshot(base, tmp_path / "added")
+    (added / "nlu_data" / "nlu" / "learned").mkdir(exist_ok=True)
+    (added / "nlu_data" / "nlu" / "learned" / "chitchat.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: goodbye\n  examples: |\n    - xin cáo từ\n', encoding="utf-8")
+    assert mr.only_examples_differ(base, added)                     # a new example of a known intent
+    new_intent = _copy_snapshot(base, tmp_path / "intent")
+    _append(new_intent / chitchat, "\n- intent: ask_weather\n  examples: |\n    - trời mưa không\n")
+    assert not mr.only_examples_differ(base, new_intent)            # DIET must learn a new label
+    synonym = _copy_snapshot(base, tmp_path / "synonym")
+    _append(synonym / chitchat, "\n- synonym: hộ chiếu\n  examples: |\n    - hc giấy\n")
+    assert not mr.only_examples_differ(base, synonym)
+    domain = _copy_snapshot(base, tmp_path / "domain")
+    _append(domain / "domain.yml", "\n# changed\n")
+    assert not mr.only_examples_differ(base, domain)
+
+
+def test_job_runner_quick_update_remembers_the_new_examples(tmp_path, monkeypatch):
+    """The default strategy when only examples changed: the active model with a new memory (no
+    rasa train), registered as "quick" with the active model as its base, then evaluated."""
+    from bot.nlu.memory import recall
+    from tests.test_memory import _members, _packaged
+
+    model = _packaged(tmp_path / "bundled" / "current.tar.gz", {"written": {}, "folded": {}})
+    stamp = tmp_path / "bundled" / "current.inputs"
+    stamp.write_text(mr.inputs_hash())
+    registry = mr.Registry(tmp_path / "data", model, stamp)
+    base = registry.adopt_bundled()
+    assert registry.data_snapshot(base["id"]).is_dir()   # make model's inputs kept with it
+    registry.set_active(base["id"], "make model")
+    # Two held-out questions: one the new memory recalls ("xin cáo từ" is a new example), one it does not.
+    questions = [{"set": "nlu_eval", "variant": "written", "text": "xin cáo từ!", "intent": "goodbye",
+                  "procedure": None},
+                 {"set": "nlu_eval", "variant": "written", "text": "hộ chiếu hết bao nhiêu tiền vậy bạn",
+                  "intent": "ask_fee", "procedure": "ho-chieu"}]
+    answers = [{"intent": "bot_capabilities", "procedure": None}, {"intent": "ask_fee", "procedure": "ho-chieu"}]
+    scores = {**mr.metrics(questions, answers), "context": mr.evaluation_context()}
+    registry.save_evaluation(base["id"], scores, answers)   # the active model's, in today's context
+    parsed = []
+    monkeypatch.setattr(mr, "held_out", lambda: questions)
+    monkeypatch.setattr(mr, "evaluate", lambda model: pytest.fail("the active model's evaluation is reused"))
+    monkeypatch.setattr(mr, "predict", lambda model, qs: parsed.extend(q["text"] for q in qs)
+                        or [{"intent": "goodbye", "procedure": None} for _ in qs])
+    monkeypatch.setattr(mr, "run_logged", lambda *a, **k: pytest.fail("a quick update runs no rasa train"))
+    extra = 'version: "3.1"\nnlu:\n- intent: goodbye\n  examples: |\n    - xin cáo từ\n'
+    registry._ensure()
+    mr._write_json(registry._job_file("q1"), {"job": "q1", "kind": "train", "state": "running", "by": "thu.canbo",
+                                              "options": {}, "progress": {}, "metrics": None})
+    runner = mr.JobRunner(tmp_path / "data", "q1")
+    runner.train(extra_examples=extra)
+    new = registry.get(runner.data["model"])
+    assert new["strategy"] == "quick" and new["base_model"] == base["id"] and new["trained_by"] == "thu.canbo"
+    memory = json.loads(next(v for k, v in _members(registry.model_file(new["id"])).items()
+                             if k.endswith("memory.json")))
+    assert recall(memory, "Xin cáo từ") == "goodbye" and recall(memory, "xin cao tu") == "goodbye"
+    assert recall(memory, "chào bạn") == "greet"   # the hand-written examples are remembered too
+    assert registry.active_id() == base["id"]        # never activated by training
+    # evaluated from the active model's answers: only the question the memories recall differently is parsed
+    assert parsed == ["xin cáo từ!"]
+    job = runner.data
+    assert job["metrics"]["intent_accuracy"] == 1.0 and job["active_metrics"]["intent_accuracy"] == 0.5
+    assert job["metrics"]["parsed"] == 1 and job["metrics"]["derived_from"] == base["id"]
+    assert [(c["text"], c["verdict"]) for c in job["changed"]] == [("xin cáo từ!", "better")]
+
+    # asked for a full training, the same data goes to rasa train
+    calls = []
+    monkeypatch.setattr(mr, "run_logged", lambda command, *a, **k: calls.append(command) or 1)
+    mr._write_json(registry._job_file("f1"), {"job": "f1", "kind": "train", "state": "running", "by": "thu.canbo",
+                                              "options": {"strategy": "full", "extra_examples": extra + "\n"},
+                                              "progress": {}, "metrics": None})
+    mr.JobRunner(tmp_path / "data", "f1").run()
+    assert calls and "--finetune" not in calls[0] and registry.job("f1")["state"] == "failed"
 
 
 def test_job_lifecycle_running_then_failed_when_its_process_dies(staff_browser, admin_config, monkeypatch):
@@ -209,7 +300,7 @@ def test_job_runner_trains_evaluates_compares_and_registers(tmp_path, bundled, m
                  {"set": "nlu_eval", "variant": "written", "text": "xin chào", "intent": "greet", "procedure": None}]
     old = [{"intent": "ask_papers", "procedure": "ho-chieu"}, {"intent": "greet", "procedure": None}]
     new = [{"intent": "ask_fee", "procedure": "ho-chieu"}, {"intent": "greet", "procedure": None}]
-    registry.save_evaluation(base["id"], mr.metrics(questions, old), old)
+    registry.save_evaluation(base["id"], {**mr.metrics(questions, old), "context": mr.evaluation_context()}, old)
     commands, seen = [], []
     monkeypatch.setattr(mr, "prepare_snapshot", lambda snapshot, extra=None: (mr.snapshot_inputs(snapshot), "new")[1])
     monkeypatch.setattr(mr, "held_out", lambda: questions)
@@ -361,7 +452,7 @@ def test_real_finetune_job_after_twenty_examples(tmp_path):
     registry = mr.Registry(tmp_path)
     base = registry.adopt_bundled() or registry.by_hash(training.STAMP.read_text())
     registry.set_active(base["id"], "make model")
-    started = registry.start_training("thu.canbo", extra_examples=twenty_examples())
+    started = registry.start_training("thu.canbo", extra_examples=twenty_examples(), strategy="finetune")
     deadline = time.monotonic() + 1800   # a loaded shared machine: minutes, not seconds
     while (job := registry.job(started["job"]))["state"] == "running":
         assert time.monotonic() < deadline
@@ -372,6 +463,39 @@ def test_real_finetune_job_after_twenty_examples(tmp_path):
     assert model["strategy"] == "finetune" and model["base_model"] == base["id"] and model["train_seconds"] > 0
     assert job["metrics"]["intent_accuracy"] >= job["active_metrics"]["intent_accuracy"] - 0.01
     assert os.path.getsize(registry.model_file(job["model"])) > 1_000_000
+
+
+@pytest.mark.stack
+def test_real_quick_update_after_twenty_examples(tmp_path):
+    """The default when staff only added examples: the bundled model with a new memory, through the
+    job process; evaluated for real. DIET is unchanged, so no held-out question gets worse, and
+    every one of the 20 new examples is now answered with its intent."""
+    from bot import training
+    from bot.bench_models import twenty_examples
+    from bot.nlu.memory import nlu_examples
+
+    if not (training.MODEL.exists() and training.STAMP.exists()
+            and training.STAMP.read_text() == training.inputs_hash()):
+        pytest.skip("the model is not trained from the current data (make model)")
+    registry = mr.Registry(tmp_path)
+    base = registry.adopt_bundled() or registry.by_hash(training.STAMP.read_text())
+    registry.set_active(base["id"], "make model")
+    started = registry.start_training("thu.canbo", extra_examples=twenty_examples())
+    deadline = time.monotonic() + 1200
+    while (job := registry.job(started["job"]))["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert job["state"] == "done", job.get("error")
+    model = registry.get(job["model"])
+    assert model["strategy"] == "quick" and model["base_model"] == base["id"]
+    assert job["metrics"]["intent_accuracy"] >= job["active_metrics"]["intent_accuracy"]
+    assert all(c["verdict"] != "worse" for c in job["changed"])
+    (tmp_path / "twenty").mkdir()
+    (tmp_path / "twenty" / "twenty.yml").write_text(twenty_examples(), encoding="utf-8")
+    twenty = [{"text": text, "intent": intent} for text, intent in nlu_examples(tmp_path / "twenty")]
+    assert len(twenty) == 20
+    answers = mr.predict(registry.model_file(model["id"]), twenty)
+    assert [a["intent"] for a in answers] == [q["intent"] for q in twenty]
 
 
 def test_cross_validation_job_reads_folds_and_the_report(tmp_path, bundled, monkeypatch):
