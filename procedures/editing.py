@@ -23,6 +23,8 @@ between the previous record and the new file, and the new file's text).
 
 from __future__ import annotations
 
+import hashlib
+
 import dataclasses
 import datetime as dt
 import difflib
@@ -75,6 +77,15 @@ class EditError(ValueError):
 
 
 # --- records as data ------------------------------------------------------------------------
+
+STALE = ("Thủ tục này vừa được người khác sửa sau khi bạn mở nó, nên bản của bạn chưa được lưu. "
+         "Bạn sao lại phần mình sửa, mở lại thủ tục để xem bản mới rồi sửa tiếp.")
+
+
+def etag(text: str) -> str:
+    """The version tag of a record's YAML text (sent as HTTP ``ETag``, compared with ``If-Match``)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
 
 def to_record(procedure: Procedure, *, dates: Callable[[dt.date], Any] = dt.date.isoformat) -> dict:
     """The record with the YAML's field names; optional empty fields left out, as in the files."""
@@ -308,21 +319,33 @@ class Editor:
             return None
         path = self._path(procedure_id)
         on_disk = path is not None and path.exists()
-        return {"id": procedure_id, "yaml": path.read_text(encoding="utf-8") if on_disk else dump_yaml(procedure),
-                "imported": not on_disk, "file": file_label(path) if on_disk else None}
+        text = path.read_text(encoding="utf-8") if on_disk else dump_yaml(procedure)
+        return {"id": procedure_id, "yaml": text, "imported": not on_disk, "file": file_label(path) if on_disk else None,
+                "etag": etag(text)}
+
+    def etag(self, procedure_id: str) -> str | None:
+        """The tag of the record as it is now (what ``save(expected=…)`` compares), or None."""
+        source = self.source(procedure_id)
+        return source["etag"] if source else None
 
     def _path(self, procedure_id: str) -> Path | None:
         return self.directory / f"{procedure_id}.yml" if schema.ID_RE.match(procedure_id or "") else None
 
     # writing
-    def save(self, procedure_id: str, record: Any, author: str, *, create: bool = False) -> dict:
-        """Validate, write ``<id>.yml``, check the directory loads, version; the new version."""
+    def save(self, procedure_id: str, record: Any, author: str, *, create: bool = False,
+             expected: str | None = None) -> dict:
+        """Validate, write ``<id>.yml``, check the directory loads, version; the new version.
+
+        ``expected``: the ``etag`` of the record the staff member edited (HTTP ``If-Match``); when
+        the record has changed since (another staff member saved it), nothing is written (412)."""
         with self._lock:
             path = self._path(procedure_id)
             if path is None:
                 raise EditError("id", "Trường “id”: phải có dạng 'ho-chieu' (chữ thường không dấu, số, gạch nối).")
             if create and path.exists():
                 raise EditError("id", f"Đã có thủ tục “{procedure_id}”; bạn mở thủ tục đó để sửa.", status=409)
+            if expected is not None and expected != "*" and expected != self.etag(procedure_id):
+                raise EditError(None, STALE, status=412)
             others = self._hand_written()
             previous = self.procedure(procedure_id)
             procedure = validate(procedure_id, record, others)

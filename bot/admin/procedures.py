@@ -7,7 +7,10 @@
 - ``POST procedures`` (a new record) and ``PUT procedures/{id}`` (the whole record, as JSON with
   the YAML's field names) → validated like the loader (400 ``{"error", "field"}``), written to
   ``<catalogue>/<id>.yml``, versioned, and live in the bot on its next message;
-- ``GET procedures/{id}`` → the record; ``GET procedures/{id}/yaml`` → ``{"yaml", "imported", "file"}``;
+- ``GET procedures/{id}`` → the record; ``GET procedures/{id}/yaml`` → ``{"yaml", "imported", "file", "etag"}``;
+  both send the record's ``ETag``. A ``PUT`` with ``If-Match: <etag>`` is refused (412, nothing written)
+  when someone saved the record since (two staff editing one record: the second is told, not overwritten);
+  without ``If-Match`` the last save wins (both are versioned);
   ``GET procedures/{id}/versions`` → ``{"versions": [{"id", "author", "created", "action", "diff"}]}``;
 - ``POST procedures/parse`` ``{"yaml"}`` → ``{"record"}``: the page's YAML editor reads its text through
   the loader's YAML reader (duplicate keys refused), then PUTs the record.
@@ -65,14 +68,23 @@ async def list_procedures(request: Request) -> Response:
 
 async def show(request: Request) -> Response:
     await staff(request)
-    record = await run_in_threadpool(_editor(request).record, request.path_params["id"])
-    return ok(record) if record is not None else error(NO_PROCEDURE, 404)
+    editor, procedure_id = _editor(request), request.path_params["id"]
+    record, tag = await run_in_threadpool(lambda: (editor.record(procedure_id), editor.etag(procedure_id)))
+    if record is None:
+        return error(NO_PROCEDURE, 404)
+    response = ok(record)
+    response.headers["ETag"] = f'"{tag}"'
+    return response
 
 
 async def show_yaml(request: Request) -> Response:
     await staff(request)
     source = await run_in_threadpool(_editor(request).source, request.path_params["id"])
-    return ok(source) if source is not None else error(NO_PROCEDURE, 404)
+    if source is None:
+        return error(NO_PROCEDURE, 404)
+    response = ok(source)
+    response.headers["ETag"] = f'"{source["etag"]}"'
+    return response
 
 
 async def versions(request: Request) -> Response:
@@ -83,7 +95,10 @@ async def versions(request: Request) -> Response:
 async def update(request: Request) -> Response:
     """Save the whole record under its id (a new id adds a procedure)."""
     session = await staff(request)
-    return await _save(request, request.path_params["id"], await body(request), session.username)
+    expected = request.headers.get("if-match")
+    if expected is not None:
+        expected = expected.strip().removeprefix("W/").strip('"')
+    return await _save(request, request.path_params["id"], await body(request), session.username, expected=expected)
 
 
 async def create(request: Request) -> Response:
@@ -96,9 +111,11 @@ async def create(request: Request) -> Response:
     return await _save(request, procedure_id, record, session.username, create=True)
 
 
-async def _save(request: Request, procedure_id: str, record, author: str, create: bool = False) -> Response:
+async def _save(request: Request, procedure_id: str, record, author: str, create: bool = False,
+                expected: str | None = None) -> Response:
     try:
-        version = await run_in_threadpool(_editor(request).save, procedure_id, record, author, create=create)
+        version = await run_in_threadpool(lambda: _editor(request).save(procedure_id, record, author, create=create,
+                                                                        expected=expected))
     except EditError as problem:
         return error(problem.message, problem.status, field=problem.field)
     message = SAVED if version.pop("changed") else UNCHANGED

@@ -156,7 +156,8 @@
     text.value = source.yaml;
     var fieldLine = el("p", { class: "admin__error", id: "proc-field", role: "alert", hidden: true });
     var apply = el("button", { type: "button", class: "btn btn--primary", id: "proc-apply", text: "Áp dụng" });
-    apply.onclick = function () { save(id, text.value, apply, fieldLine); };
+    // the version this editor shows: a save after someone else's is refused (412), not overwritten
+    apply.onclick = function () { save(id, text.value, apply, fieldLine, source.etag); };
     box.appendChild(el("h2", { text: record ? record.name : "Thêm thủ tục mới" }));
     if (source.file) box.appendChild(el("p", { class: "muted", text: "Tệp: " + source.file }));
     box.appendChild(el("div", { class: "proc__editor" },
@@ -189,13 +190,14 @@
     line.hidden = !field;
   }
 
-  function save(id, yaml, button, fieldLine) {
+  function save(id, yaml, button, fieldLine, etag) {
     button.disabled = true;
     fieldLine.hidden = true;
     Admin.api("POST", API + "/parse", { yaml: yaml }).then(function (parsed) {
       var record = parsed.record;
       var target = id || (record && record.id);
-      if (id) return Admin.api("PUT", API + "/" + encodeURIComponent(id), record).then(function (r) { return [target, r]; });
+      var match = etag ? { "If-Match": '"' + etag + '"' } : undefined;
+      if (id) return Admin.api("PUT", API + "/" + encodeURIComponent(id), record, match).then(function (r) { return [target, r]; });
       return Admin.api("POST", API, record).then(function (r) { return [target, r]; });
     }).then(function (done) {
       Admin.notice(done[1].message);

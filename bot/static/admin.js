@@ -41,8 +41,9 @@
     return node;
   }
 
-  function api(method, url, body) {
+  function api(method, url, body, extraHeaders) {
     var headers = { Accept: "application/json" };
+    Object.keys(extraHeaders || {}).forEach(function (name) { headers[name] = extraHeaders[name]; });
     var options = { method: method, headers: headers, credentials: "same-origin", cache: "no-store" };
     if (method !== "GET") {
       headers["X-CSRF-Token"] = csrf || "";

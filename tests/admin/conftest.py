@@ -44,8 +44,8 @@ class Browser:
     def get(self, path, **kwargs):
         return self.client.get(path, **kwargs)
 
-    def send(self, method, path, body=None, csrf=True, **kwargs):
-        headers = {"X-CSRF-Token": self.csrf} if csrf and self.csrf else {}
+    def send(self, method, path, body=None, csrf=True, headers=None, **kwargs):
+        headers = {**({"X-CSRF-Token": self.csrf} if csrf and self.csrf else {}), **(headers or {})}
         return self.client.request(method, path, json=body, headers=headers, **kwargs)
 
     def post(self, path, body=None, csrf=True):

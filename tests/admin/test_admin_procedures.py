@@ -253,6 +253,29 @@ def test_saving_the_same_record_changes_nothing(staff, catalogue_dir):
     assert staff.get(f"{API}/ho-chieu/versions").json()["versions"] == []
 
 
+def test_two_staff_editing_one_record_the_second_save_is_refused_not_overwritten(login, catalogue_dir):
+    """Both open the passport (its ETag), the first saves; the second's save with If-Match is refused
+    (412, in Vietnamese) and the file keeps the first's change; a save without If-Match still wins."""
+    first, second = login("staff"), login("admin")
+    opened = first.get(f"{API}/ho-chieu")
+    tag = opened.headers["ETag"]
+    assert second.get(f"{API}/ho-chieu/yaml").json()["etag"] == tag.strip('"')
+    one = {**opened.json(), "checked_on": "2026-12-01"}
+    two = {**opened.json(), "checked_on": "2026-11-30"}
+    saved = first.send("PUT", f"{API}/ho-chieu", one, headers={"If-Match": tag})
+    assert saved.status_code == 200, saved.text
+    new_tag = first.get(f"{API}/ho-chieu").headers["ETag"]
+    assert new_tag != tag
+    refused = second.send("PUT", f"{API}/ho-chieu", two, headers={"If-Match": tag})
+    assert refused.status_code == 412 and "người khác sửa" in refused.json()["error"]
+    text = (catalogue_dir / "ho-chieu.yml").read_text(encoding="utf-8")
+    assert "2026-12-01" in text and "2026-11-30" not in text
+    assert len(first.get(f"{API}/ho-chieu/versions").json()["versions"]) == 1
+    assert second.send("PUT", f"{API}/ho-chieu", two, headers={"If-Match": new_tag}).status_code == 200
+    assert second.send("PUT", f"{API}/ho-chieu", one).status_code == 200   # no If-Match: the last save wins
+    assert "2026-12-01" in (catalogue_dir / "ho-chieu.yml").read_text(encoding="utf-8")
+
+
 def imported_item(staff) -> dict:
     """An imported record whose only problem for the loader is that it has no alias yet."""
     for item in staff.get(f"{API}?source=imported&limit=200").json()["items"]:
