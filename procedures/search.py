@@ -11,6 +11,7 @@ phrases; reading a citizen's question and deciding which procedure it is about i
 from __future__ import annotations
 
 import re
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -73,7 +74,8 @@ def populate(db: sqlite_utils.Database, catalogue: "Catalogue", faq: Iterable = 
                 db[name].disable_fts()
             db[name].drop()
     rows = [*(_row(p, catalogue.covered_names(p.id)) for p in catalogue.all()), *(_faq_row(entry) for entry in faq)]
-    db[TABLE].insert_all(rows, pk="id")
+    db[TABLE].insert_all(rows, pk="id")   # the FAQ rows last: their rowids follow every procedure's
+    _FAQ_ROWID.pop(db, None)
     db[TABLE].enable_fts(list(FTS_WEIGHTS), fts_version="FTS5")
     db[PHRASE_TABLE].insert_all(
         ({"phrase": phrase, "procedure_id": pid} for phrase, pid in catalogue.alias_phrases().items()),
@@ -138,6 +140,16 @@ def _faq_row(entry) -> dict:
 
 # --- querying ---------------------------------------------------------------------------------
 
+_FAQ_ROWID: "weakref.WeakKeyDictionary[sqlite_utils.Database, int | None]" = weakref.WeakKeyDictionary()
+
+
+def _faq_rowid(db: sqlite_utils.Database) -> int | None:
+    """The first rowid of the FAQ rows (``populate`` inserts them after the procedures), or None."""
+    if db not in _FAQ_ROWID:
+        _FAQ_ROWID[db] = db.conn.execute(f"SELECT min(rowid) FROM {TABLE} WHERE id LIKE 'faq:%'").fetchone()[0]
+    return _FAQ_ROWID[db]
+
+
 def relevance(db: sqlite_utils.Database, terms: Iterable[str], faq: bool = False,
               limit: int | None = None) -> dict[str, float]:
     """Row id → bm25 strength (``-bm25()``: 0 for no match, higher is better) for an OR-query of ``terms``.
@@ -153,6 +165,13 @@ def relevance(db: sqlite_utils.Database, terms: Iterable[str], faq: bool = False
     sql = (f"SELECT {TABLE}.id, bm25({TABLE}_fts, {weights}) AS score "
            f"FROM {TABLE}_fts JOIN {TABLE} ON {TABLE}.rowid = {TABLE}_fts.rowid "
            f"WHERE {TABLE}_fts MATCH ? AND {TABLE}.id {'' if faq else 'NOT '}LIKE 'faq:%'")
+    # The same rows and scores (bm25's statistics are over the whole table either way), but FTS5 reads
+    # only the FAQ's or the procedures' rowids: a FAQ lookup no longer scores thousands of procedures.
+    first_faq = _faq_rowid(db)
+    if first_faq is not None:
+        sql += f" AND {TABLE}_fts.rowid {'>=' if faq else '<'} {int(first_faq)}"
+    elif faq:
+        return {}
     if limit is not None:
         sql += f" ORDER BY score LIMIT {int(limit)}"
     # The plain connection: a common word matches thousands of rows, and building a dict per
