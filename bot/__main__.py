@@ -116,6 +116,7 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def _add_models_commands(commands) -> None:
+    from bot.model_registry import STRATEGIES
     models = commands.add_parser("models", help="trained models: list, train, activate (bot/model_registry.py)")
     models.set_defaults(func=cmd_models)
     operations = models.add_subparsers(dest="operation_name", required=True)
@@ -123,7 +124,7 @@ def _add_models_commands(commands) -> None:
     train = operations.add_parser("train", help="update the active model with the current data (background job): "
                                   "a new memory of the examples when only examples changed, else fine-tune")
     train.add_argument("--full", action="store_true", help="train from scratch")
-    train.add_argument("--strategy", choices=["quick", "finetune", "full"], default=None,
+    train.add_argument("--strategy", choices=STRATEGIES, default=None,
                        help="quick: memory of the examples only; finetune: DIET fine-tuned; full: from scratch")
     train.add_argument("--by", default="cli")
     status = operations.add_parser("status", help="a training job's state")
