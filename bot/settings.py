@@ -4,7 +4,10 @@
 |---|---|---|
 | BOT_HOST | 127.0.0.1 | address the bot app listens on |
 | BOT_PORT | 8000 | port of the bot app (web chat and API) |
-| RASA_PORT | 5005 | port of the Rasa server |
+| RASA_PORT | 5005 | port of the (first) Rasa server |
+| RASA_PROCESSES | 1 | Rasa server processes `python -m bot run` starts, on RASA_PORT, RASA_PORT+1, …; more than one needs DATABASE_URL, REDIS_URL and BOT_SECRET |
+| DATABASE_URL | (unset: SQLite in BOT_DATA_DIR) | SQLAlchemy URL of Rasa's tracker store, e.g. `postgresql://bot:…@db.local/bot` |
+| REDIS_URL | (unset: Rasa's in-memory lock store) | Redis for Rasa's lock store (one turn at a time per conversation across Rasa processes), e.g. `redis://127.0.0.1:6379/0` |
 | ACTIONS_HOST | 127.0.0.1 | address the action server listens on (and Rasa calls it at) |
 | ACTIONS_PORT | 5055 | port of the action server |
 | ACTIONS_TOKEN | derived from BOT_SECRET | shared secret Rasa sends to the action server (refused without it) |
@@ -107,6 +110,9 @@ class Settings:
     office_hours: str = "T2-T6 07:30-11:30,13:30-17:00"
     handover_claim_timeout_minutes: float = 10
     nlu_data_dir: Path = ROOT / "nlu_data"
+    rasa_processes: int = 1
+    database_url: str = field(default="", repr=False)
+    redis_url: str = field(default="", repr=False)
 
     @property
     def rasa_url(self) -> str:
@@ -140,6 +146,11 @@ class Settings:
     @property
     def tracker_db(self) -> Path:
         return self.data_dir / "rasa_tracker.db"
+
+    @property
+    def tracker_url(self) -> str:
+        """SQLAlchemy URL of Rasa's tracker store: DATABASE_URL, or the SQLite file in the data folder."""
+        return self.database_url or f"sqlite:///{self.tracker_db}"
 
     @property
     def link_base(self) -> str:
@@ -231,4 +242,7 @@ def load() -> Settings:
         office_hours=os.environ.get("OFFICE_HOURS", "T2-T6 07:30-11:30,13:30-17:00"),
         handover_claim_timeout_minutes=_float("HANDOVER_CLAIM_TIMEOUT_MINUTES", 10),
         nlu_data_dir=_path("NLU_DATA_DIR", "nlu_data"),
+        rasa_processes=max(1, _int("RASA_PROCESSES", 1)),
+        database_url=os.environ.get("DATABASE_URL", ""),
+        redis_url=os.environ.get("REDIS_URL", ""),
     )
