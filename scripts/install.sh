@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(libfreetype-dev libqhull-dev pkg-config chromium fonts-dejavu-core)
+DEBS=(libfreetype-dev libqhull-dev pkg-config chromium fonts-dejavu-core postgresql redis-server)
 missing=()
 for pkg in "${DEBS[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,4 +1,5 @@
-"""Shared fixtures: the running stack (Rasa + actions + bot app) and action-test helpers."""
+"""Shared fixtures: the running stack (Rasa + actions + bot app), real PostgreSQL and Redis servers,
+and action-test helpers."""
 
 from __future__ import annotations
 
@@ -75,6 +76,25 @@ def stack(model_path, tmp_path_factory, platforms):
         running.start()
         running.supervise_in_background()   # a killed child comes back, as under `python -m bot run`
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server (fresh cluster, loopback only) for the session: its SQLAlchemy URL
+    ``postgresql://bot@127.0.0.1:PORT/bot`` (``tests/servers.py``)."""
+    from tests.servers import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real Redis server (loopback, no persistence) for the session: ``redis://127.0.0.1:PORT/0``."""
+    from tests.servers import redis_server
+
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
