@@ -32,8 +32,11 @@ def cmd_run(args: argparse.Namespace) -> None:
     from bot.processes import Stack
     from bot.training import build_model
 
-    build_model()
     config = settings.load()
+    problems = config.scale_out_problems()
+    if problems:
+        sys.exit("Không thể khởi động: " + "; ".join(problems) + ".")
+    build_model()
     if not os.environ.get("BOT_MODEL"):   # the model staff activated (bot/model_registry.py), else make model's
         from dataclasses import replace
 
@@ -109,7 +112,7 @@ def cmd_models(args: argparse.Namespace) -> None:
         elif args.operation_name == "status":
             print(json.dumps(registry.job(args.job), ensure_ascii=False, indent=2))
         elif args.operation_name == "activate":
-            model = asyncio.run(registry.activate(args.id, args.by, config.rasa_url, config.rasa_token))
+            model = asyncio.run(registry.activate(args.id, args.by, config.rasa_urls, config.rasa_token))
             print(f"Đã kích hoạt mô hình {model['id']}.")
     except Unknown as error:
         sys.exit(f"Không tìm thấy {error.args[0]}.")

@@ -754,7 +754,7 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         app.state.store.wakeups = app.state.wakeups
         app.state.sessions = WebSessions(config.derived_secret("web-conversation"))
         app.state.limits = RateLimiter(config.limits_db, key_secret=config.derived_secret("rate-limit"))
-        app.state.rasa = RasaClient(config.rasa_url, timeout=config.rasa_timeout, token=config.rasa_token,
+        app.state.rasa = RasaClient(config.rasa_urls, timeout=config.rasa_timeout, token=config.rasa_token,
                                     actions_health_url=config.actions_health_url)
         app.state.hub = ChannelHub(config, app.state.store)
         app.state.handovers = HandoverStore(config.app_db)

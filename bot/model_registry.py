@@ -56,6 +56,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Sequence
 
 from bot.settings import ROOT, ensure_private_dir
 
@@ -536,9 +537,11 @@ class Registry:
             self.set_active(active, self.state()["history"][-1]["by"])
         return self.active_link if active else fallback
 
-    async def activate(self, model_id: str, by: str, rasa_url: str, token: str | None,
+    async def activate(self, model_id: str, by: str, rasa_urls: str | Sequence[str], token: str | None,
                        transport=None, timeout: float = 600) -> dict:
-        """Make Rasa serve ``model_id`` (``PUT /model``), then record who activated it."""
+        """Make every Rasa process serve ``model_id`` (``PUT /model``, one after the other, so the
+        others keep serving meanwhile), then record who activated it. When one refuses, the model
+        is not recorded as active: activating it (or the previous one) again brings them in line."""
         import asyncio
 
         import httpx
@@ -549,10 +552,11 @@ class Registry:
         if self._activation is None:
             self._activation = asyncio.Lock()
         async with self._activation:   # two staff at once: Rasa and the registry end with the same model
-            async with httpx.AsyncClient(base_url=rasa_url, timeout=timeout, transport=transport) as client:
-                response = await client.put("/model", params=params, json={"model_file": str(path)})
-            if response.status_code >= 300:
-                raise ActivationFailed(f"Rasa answered {response.status_code}")
+            for rasa_url in [rasa_urls] if isinstance(rasa_urls, str) else rasa_urls:
+                async with httpx.AsyncClient(base_url=rasa_url, timeout=timeout, transport=transport) as client:
+                    response = await client.put("/model", params=params, json={"model_file": str(path)})
+                if response.status_code >= 300:
+                    raise ActivationFailed(f"Rasa answered {response.status_code}")
             return self.set_active(model_id, by)
 
     # -- jobs -------------------------------------------------------------------------------

@@ -265,17 +265,30 @@ class Stack:
             "BOT_DATA_DIR": str(s.data_dir),
             "BOT_MODEL": str(s.model),
             "RASA_TRACKER_DB": str(s.tracker_db),
+            "RASA_TRACKER_URL": s.tracker_url,
+            "REDIS_URL": s.redis_url,
             **self.extra_env,
         }
+
+    @property
+    def rasa_names(self) -> tuple[str, ...]:
+        """"rasa", then "rasa-2", "rasa-3", … (``RASA_PROCESSES``), one per port of ``rasa_ports``."""
+        return tuple("rasa" if number == 1 else f"rasa-{number}"
+                     for number in range(1, len(self.settings.rasa_ports) + 1))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return ("actions", *self.rasa_names, "app")
 
     def commands(self) -> dict[str, list[str]]:
         s, py = self.settings, sys.executable
         return {
             "actions": [py, "-m", "bot.action_server"],
             # --auth-token is added by bot.rasa_server from RASA_TOKEN (kept off the command line)
-            "rasa": [py, "-m", "bot.rasa_server", "run", "--enable-api", "-i", "127.0.0.1", "-p", str(s.rasa_port),
-                     "--model", str(s.model), "--endpoints", str(ROOT / "endpoints.yml"),
-                     "--credentials", str(ROOT / "credentials.yml")],
+            **{name: [py, "-m", "bot.rasa_server", "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port),
+                      "--model", str(s.model), "--endpoints", str(ROOT / "endpoints.yml"),
+                      "--credentials", str(ROOT / "credentials.yml")]
+               for name, port in zip(self.rasa_names, s.rasa_ports)},
             "app": [py, "-m", "bot.processes", "uvicorn", "bot.app:create_app", "--factory", "--host", s.host,
                     "--port", str(s.port), "--no-access-log", "--ws", "none"],
         }
@@ -284,11 +297,16 @@ class Stack:
         s = self.settings
         return {
             "actions": f"http://127.0.0.1:{s.actions_port}/health",
-            "rasa": f"http://127.0.0.1:{s.rasa_port}/",  # "Hello from Rasa": the one route without the token
+            # "Hello from Rasa": the one route without the token
+            **{name: f"http://127.0.0.1:{port}/" for name, port in zip(self.rasa_names, s.rasa_ports)},
             "app": f"http://127.0.0.1:{s.port}/healthz",
         }
 
-    def start(self, names: tuple[str, ...] = ("actions", "rasa", "app"), timeout: float = 240) -> "Stack":
+    def start(self, names: tuple[str, ...] | None = None, timeout: float = 240) -> "Stack":
+        names = self.names if names is None else names
+        problems = self.settings.scale_out_problems()
+        if problems:
+            raise StackError("; ".join(problems))
         ensure_private_dir(self.settings.data_dir)
         ensure_private_dir(self.log_dir)
         _tighten(self.settings.data_dir)

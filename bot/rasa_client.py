@@ -17,12 +17,22 @@ Rasa's conversation API (``append_events`` with ``{"event": "pause"}``): ``recor
 citizen's messages through the same REST channel, Rasa logs them (intent, entities, slots) and
 predicts no action, so the bot's context is whole when the tracker is resumed.
 
+Several Rasa processes (``RASA_PROCESSES``): the client takes a list of base URLs. A
+conversation goes to one of them, chosen by a stable hash of its id (crc32, the same in every
+bot app process), so that process's tracker cache is usually warm; when that process cannot
+be reached (connection refused: it is down or restarting), the turn goes to the next one.
+The trackers are shared (``DATABASE_URL``) and Rasa's Redis lock store runs one turn of a
+conversation at a time, so any process can serve any turn. A *timeout* is never sent
+elsewhere: the turn may still finish where it is, and would be answered twice.
+
 A reply may carry ``custom`` (an action's ``json_message``), e.g. ``{"handover": {"reason": …}}``:
 the Router acts on it and never shows it.
 """
 
 from __future__ import annotations
 
+import zlib
+from typing import Sequence
 from urllib.parse import quote
 
 import httpx
@@ -57,12 +67,16 @@ class TurnFailed(RasaError):
 
 
 class RasaClient:
-    def __init__(self, base_url: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None,
-                 token: str | None = None, actions_health_url: str | None = None):
+    def __init__(self, base_url: str | Sequence[str], timeout: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None, token: str | None = None,
+                 actions_health_url: str | None = None):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, headers=headers,
-                                         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
-                                                             keepalive_expiry=KEEPALIVE_SECONDS))
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        self._clients = [httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport, headers=headers,
+                                           limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
+                                                               keepalive_expiry=KEEPALIVE_SECONDS))
+                         for url in urls]
+        self._client = self._clients[0]
         self._actions_health_url = actions_health_url
         # Rasa's HTTP API (the conversation routes) takes its --auth-token as the ``token`` query
         # parameter, not as a header; it is only ever sent to Rasa on the loopback address.
@@ -75,7 +89,7 @@ class RasaClient:
         """
         body = {"sender": sender, "message": message, "metadata": metadata or {}}
         try:
-            response = await self._client.post("/webhooks/rest/webhook", json=body)
+            response = await self._request(sender, "POST", "/webhooks/rest/webhook", json=body)
         except httpx.TimeoutException as error:
             raise RasaTimeout(type(error).__name__) from error
         except httpx.HTTPError as error:
@@ -104,7 +118,7 @@ class RasaClient:
         """
         body = {"sender": sender, "message": message, "metadata": metadata or {}}
         try:
-            response = await self._client.post("/webhooks/rest/webhook", json=body)
+            response = await self._request(sender, "POST", "/webhooks/rest/webhook", json=body)
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code >= 400:
@@ -118,8 +132,8 @@ class RasaClient:
     async def append_events(self, sender: str, events: list[dict]) -> None:
         """Append events (``pause``, ``resume``, ``bot``, ``action``) to a conversation's tracker."""
         try:
-            response = await self._client.post(f"/conversations/{quote(sender, safe='')}/tracker/events",
-                                               params={"include_events": "NONE", **self._api_params}, json=events)
+            response = await self._request(sender, "POST", f"/conversations/{quote(sender, safe='')}/tracker/events",
+                                           params={"include_events": "NONE", **self._api_params}, json=events)
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code >= 400:
@@ -128,8 +142,8 @@ class RasaClient:
     async def tracker(self, sender: str) -> dict:
         """The conversation's tracker (slots, latest message, events since the last restart)."""
         try:
-            response = await self._client.get(f"/conversations/{quote(sender, safe='')}/tracker",
-                                              params={"include_events": "AFTER_RESTART", **self._api_params})
+            response = await self._request(sender, "GET", f"/conversations/{quote(sender, safe='')}/tracker",
+                                           params={"include_events": "AFTER_RESTART", **self._api_params})
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code >= 400:
@@ -143,11 +157,33 @@ class RasaClient:
             return RasaUnavailable(f"{reason}; action server down")
         return TurnFailed(reason)
 
+    def _order(self, sender: str) -> list[httpx.AsyncClient]:
+        """The Rasa processes to try for ``sender``: its own first, then the others in turn."""
+        first = zlib.crc32(sender.encode("utf-8", "surrogatepass")) % len(self._clients)
+        return self._clients[first:] + self._clients[:first]
+
+    async def _request(self, sender: str, method: str, path: str, **kwargs) -> httpx.Response:
+        """One request to the conversation's Rasa process, or to the next one that can be reached."""
+        order = self._order(sender)
+        for position, client in enumerate(order):
+            try:
+                return await client.request(method, path, **kwargs)
+            except httpx.ConnectError:
+                # Not connected (refused: down or restarting), so nothing was processed there.
+                # Any other failure may have happened mid-turn: it goes to the caller (kept, retried).
+                if position == len(order) - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     async def healthy(self) -> bool:
-        try:
-            return (await self._client.get("/")).status_code == 200
-        except httpx.HTTPError:
-            return False
+        """Whether at least one Rasa process answers."""
+        for client in self._clients:
+            try:
+                if (await client.get("/")).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+        return False
 
     async def actions_healthy(self) -> bool:
         """Whether the action server answers its health check (True when its address is unknown)."""
@@ -161,7 +197,8 @@ class RasaClient:
             return False
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
 
 def _reply(item: dict) -> dict:

@@ -5,7 +5,7 @@
 | BOT_HOST | 127.0.0.1 | address the bot app listens on |
 | BOT_PORT | 8000 | port of the bot app (web chat and API) |
 | RASA_PORT | 5005 | port of the (first) Rasa server |
-| RASA_PROCESSES | 1 | Rasa server processes `python -m bot run` starts, on RASA_PORT, RASA_PORT+1, …; more than one needs DATABASE_URL, REDIS_URL and BOT_SECRET |
+| RASA_PROCESSES | 1 | Rasa server processes `python -m bot run` starts, on RASA_PORT, RASA_PORT+1, …; more than one needs REDIS_URL and BOT_SECRET (and DATABASE_URL when they run on several hosts) |
 | DATABASE_URL | (unset: SQLite in BOT_DATA_DIR) | SQLAlchemy URL of Rasa's tracker store, e.g. `postgresql://bot:…@db.local/bot` |
 | REDIS_URL | (unset: Rasa's in-memory lock store) | Redis for Rasa's lock store (one turn at a time per conversation across Rasa processes), e.g. `redis://127.0.0.1:6379/0` |
 | ACTIONS_HOST | 127.0.0.1 | address the action server listens on (and Rasa calls it at) |
@@ -116,7 +116,29 @@ class Settings:
 
     @property
     def rasa_url(self) -> str:
-        return f"http://127.0.0.1:{self.rasa_port}"
+        """The first Rasa process (the one a single-process setup has)."""
+        return self.rasa_urls[0]
+
+    @property
+    def rasa_ports(self) -> tuple[int, ...]:
+        return tuple(self.rasa_port + number for number in range(self.rasa_processes))
+
+    @property
+    def rasa_urls(self) -> tuple[str, ...]:
+        """Every Rasa process the bot app may send a turn to (``bot.rasa_client``)."""
+        return tuple(f"http://127.0.0.1:{port}" for port in self.rasa_ports)
+
+    def scale_out_problems(self) -> list[str]:
+        """Why these settings cannot run more than one Rasa process (empty when they can)."""
+        if self.rasa_processes == 1:
+            return []
+        problems = []
+        if not self.redis_url:
+            problems.append("RASA_PROCESSES > 1 cần REDIS_URL: các tiến trình Rasa phải dùng chung kho khóa "
+                            "(lock store), nếu không hai tiến trình có thể cùng xử lý một cuộc trò chuyện")
+        if not self.secret_override:
+            problems.append("RASA_PROCESSES > 1 cần BOT_SECRET: mọi tiến trình phải dùng cùng một khóa bí mật")
+        return problems
 
     @property
     def actions_url(self) -> str:

@@ -2,11 +2,23 @@
 
 Stock ``SQLTrackerStore`` reads and JSON-decodes every event of a conversation on each
 turn, and counts the stored events again before each save: under load that was about
-half of the Rasa process's CPU (py-spy, README "Speed"). Rasa serves a conversation from
-one process and locks it per turn, so a write-through cache is safe: every event is
-still written to SQLite (a conversation survives a restart), but reads of a recently
-active conversation come from memory, and new events are written in one INSERT.
-SQLite runs in WAL mode for cheaper commits, with ``secure_delete`` on.
+half of the Rasa process's CPU (py-spy, README "Speed"). Here the cache is write-through:
+every event is still written to the database (a conversation survives a restart), reads
+of a recently active conversation come from memory, and new events are written in one
+INSERT. SQLite runs in WAL mode for cheaper commits, with ``secure_delete`` on.
+
+Several Rasa processes may share the database (``RASA_PROCESSES``, PostgreSQL through
+``DATABASE_URL``, Redis lock store: any process serves any turn). A cached copy is then
+only used while it is *current*: each cached conversation remembers the highest event id
+it has seen, and every read asks the database for the conversation's highest id (one
+indexed ``max(id)`` query, no event decoded). When another process has written a turn
+since, the conversation is read again. Rasa's lock store runs one turn of a conversation
+at a time across processes, so nothing is written between that check and this process's
+own save.
+
+The database is stock's: ``endpoints.yml`` gives the whole SQLAlchemy URL as ``url``
+(``Settings.tracker_url``: DATABASE_URL, or the SQLite file in the data folder), which stock
+``SQLTrackerStore`` takes as it is.
 
 The daily purge (``bot.staff.purge``) deletes events older than DRAFT_RETENTION_DAYS from
 the database; a cached conversation whose oldest event is older than that is dropped from
@@ -60,8 +72,29 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._events: "OrderedDict[str, list]" = OrderedDict()
+        # sender id → (events of the latest session, highest event id stored for the sender)
+        self._events: "OrderedDict[str, tuple[list, Optional[int]]]" = OrderedDict()
         self._retention = _retention_seconds()
+        self._max_id = sa.select(sa.func.max(self.SQLEvent.__table__.c.id)).where(
+            self.SQLEvent.__table__.c.sender_id == sa.bindparam("sender_id"))
+
+    def _stored_max_id(self, sender_id: str, connection: Any = None) -> Optional[int]:
+        if connection is not None:
+            return connection.execute(self._max_id, {"sender_id": sender_id}).scalar()
+        with self.engine.connect() as own:
+            return own.execute(self._max_id, {"sender_id": sender_id}).scalar()
+
+    def _current(self, sender_id: str) -> Optional[list]:
+        """The cached events of ``sender_id`` if nothing newer (another process's turn) or older
+        (purged) makes them stale; otherwise the cache entry is dropped and ``None`` returned."""
+        cached = self._events.get(sender_id)
+        if cached is None:
+            return None
+        events, last_id = cached
+        if self._expired(events) or self._stored_max_id(sender_id) != last_id:
+            del self._events[sender_id]
+            return None
+        return events
 
     def _expired(self, events: list) -> bool:
         """Whether the cached conversation holds events the purge has deleted (or will)."""
@@ -70,37 +103,36 @@ class CachedSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The latest conversation session, from memory when this process saved it last."""
-        events = self._events.get(sender_id)
-        if events is not None and self._expired(events):
-            del self._events[sender_id]
-            events = None
+        events = self._current(sender_id)
         if events is None:
+            last_id = self._stored_max_id(sender_id)
             tracker = await super().retrieve(sender_id)
             if tracker is not None:
-                self._remember(sender_id, list(tracker.events))
+                self._remember(sender_id, list(tracker.events), last_id)
             return tracker
         self._events.move_to_end(sender_id)
         return DialogueStateTracker.from_events(sender_id, list(events), self.domain.slots if self.domain else [])
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store the new events: those after the ones this process already saved or read."""
-        known = self._events.get(tracker.sender_id)
-        if known is not None and self._expired(known):
-            del self._events[tracker.sender_id]
-            known = None
+        sender_id = tracker.sender_id
+        known = self._current(sender_id)
         if known is None:
             await super().save(tracker)  # stock: counts what is stored, then inserts the rest
+            last_id = self._stored_max_id(sender_id)
         else:
             await self.stream_events(tracker)
             new = itertools.islice(tracker.events, len(known), len(tracker.events))
-            rows = [_row(tracker.sender_id, event) for event in new]
+            rows = [_row(sender_id, event) for event in new]
+            last_id = self._events[sender_id][1]
             if rows:  # one multi-row INSERT instead of one ORM object per event
                 with self.engine.begin() as connection:
                     connection.execute(self.SQLEvent.__table__.insert(), rows)
-        self._remember(tracker.sender_id, list(tracker.events))
+                    last_id = self._stored_max_id(sender_id, connection)
+        self._remember(sender_id, list(tracker.events), last_id)
 
-    def _remember(self, sender_id: str, events: list) -> None:
-        self._events[sender_id] = events
+    def _remember(self, sender_id: str, events: list, last_id: Optional[int]) -> None:
+        self._events[sender_id] = (events, last_id)
         self._events.move_to_end(sender_id)
         while len(self._events) > MAX_CACHED_CONVERSATIONS:
             self._events.popitem(last=False)

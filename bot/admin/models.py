@@ -92,7 +92,8 @@ async def activate(request: Request):
     try:
         reg.get(model_id)
         transport = getattr(request.app.state, "rasa_admin_transport", None)   # tests
-        model = await reg.activate(model_id, session.username, config.rasa_url, config.rasa_token, transport=transport)
+        model = await reg.activate(model_id, session.username, config.rasa_urls, config.rasa_token,
+                                   transport=transport)
     except Unknown:
         return error(NOT_FOUND, 404)
     except (ActivationFailed, OSError) as failure:
