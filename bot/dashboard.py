@@ -6,7 +6,8 @@ figures can be recomputed for any window and never drift):
 
 - conversations and citizen messages: the app's ``messages`` table (``config.app_db``), a
   conversation counted on each Vietnam date it sent a message, under its channel;
-- intents, procedures and the fallback rate: Rasa's tracker store (``config.tracker_db``),
+- intents, procedures and the fallback rate: Rasa's tracker store (``config.tracker_url``: SQLite or
+  PostgreSQL),
   ``user`` events: the intent Rasa predicted (``nlu_fallback`` = not understood) and the
   ``procedure`` entities resolved to catalogue ids;
 - handovers, waits and ratings: ``bot.handover.figures`` over the recorded handover events
@@ -66,38 +67,47 @@ def _conversations(conn, since_iso: str, dates: set) -> tuple[dict, dict]:
     return {day: {ch: len(ids) for ch, ids in channels.items()} for day, channels in seen.items()}, messages
 
 
-def _nlu(conn, since_ts: float, dates: set) -> tuple[Counter, Counter, Counter, Counter]:
-    """Intents, procedures, user turns per day and fallbacks per day, from Rasa's events."""
+def _nlu(tracker_url, since_ts: float, dates: set) -> tuple[Counter, Counter, Counter, Counter]:
+    """Intents, procedures, user turns per day and fallbacks per day, from Rasa's events (the
+    Vietnam date of each event is computed here, not in SQL: the query is the same on every dialect)."""
+    from sqlalchemy import text
+
     intents: Counter = Counter()
     procedures: Counter = Counter()
     turns: Counter = Counter()
     fallbacks: Counter = Counter()
-    if conn is None or not readonly_db.has_table(conn, "events"):
-        return intents, procedures, turns, fallbacks
-    rows = conn.execute("SELECT timestamp, intent_name, data FROM events WHERE type_name = 'user' AND timestamp >= ?",
-                        (since_ts,))
-    for row in rows:
-        day = _vn_date(row["timestamp"])
-        if day not in dates:
-            continue
-        try:
-            data = json.loads(row["data"] or "{}")
-        except ValueError:
-            data = {}
-        if str(data.get("text") or "").startswith("/"):   # a button press, not something typed
-            continue
-        intent = row["intent_name"] or ((data.get("parse_data") or {}).get("intent") or {}).get("name")
-        turns[day] += 1
-        if intent == FALLBACK:
-            fallbacks[day] += 1
-        if intent:
-            intents[intent] += 1
-        entities = (data.get("parse_data") or {}).get("entities") or []
-        named = {e.get("value") for e in entities if isinstance(e, dict) and e.get("entity") == "procedure"}
-        for value in named:
-            if isinstance(value, str) and value:
-                procedures[value] += 1
+    with readonly_db.open_tracker(tracker_url) as engine:
+        if engine is None:
+            return intents, procedures, turns, fallbacks
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT timestamp, intent_name, data FROM events"
+                                     " WHERE type_name = 'user' AND timestamp >= :since"), {"since": since_ts})
+            for timestamp, intent_name, raw in rows:
+                _count_turn(timestamp, intent_name, raw, dates, intents, procedures, turns, fallbacks)
     return intents, procedures, turns, fallbacks
+
+
+def _count_turn(timestamp, intent_name, raw, dates, intents, procedures, turns, fallbacks) -> None:
+    day = _vn_date(timestamp)
+    if day not in dates:
+        return
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        data = {}
+    if str(data.get("text") or "").startswith("/"):   # a button press, not something typed
+        return
+    intent = intent_name or ((data.get("parse_data") or {}).get("intent") or {}).get("name")
+    turns[day] += 1
+    if intent == FALLBACK:
+        fallbacks[day] += 1
+    if intent:
+        intents[intent] += 1
+    entities = (data.get("parse_data") or {}).get("entities") or []
+    named = {e.get("value") for e in entities if isinstance(e, dict) and e.get("entity") == "procedure"}
+    for value in named:
+        if isinstance(value, str) and value:
+            procedures[value] += 1
 
 
 def _dossiers(conn, dates: set) -> tuple[Counter, Counter]:
@@ -117,10 +127,12 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def dashboard(app_db: Path, tracker_db: Path, days: int = 30, today: dt.date | None = None,
+def dashboard(app_db: Path, tracker_url: Path | str, days: int = 30, today: dt.date | None = None,
               procedure_name=None) -> dict:
     """The figures of the last ``days`` Vietnam dates up to ``today`` (inclusive), oldest first.
 
+    ``tracker_url``: Rasa's tracker store, ``Settings.tracker_url`` (SQLite or PostgreSQL) or a
+    SQLite file's path.
     ``procedure_name(id)`` names a procedure for the top list (the id itself without it).
     """
     days = max(1, min(int(days), 366))
@@ -130,16 +142,14 @@ def dashboard(app_db: Path, tracker_db: Path, days: int = 30, today: dt.date | N
     since = dt.datetime.combine(window[0], dt.time(), clock.VN_TZ).astimezone(dt.timezone.utc)
     since_iso, since_ts = since.isoformat(timespec="microseconds"), since.timestamp()  # as the stores write times
 
+    intents, procedures, turns, fallbacks = _nlu(tracker_url, since_ts, dates)
     app = readonly_db.connect(app_db)
-    tracker = readonly_db.connect(tracker_db)
     try:
         conversations, messages = _conversations(app, since_iso, dates)
-        intents, procedures, turns, fallbacks = _nlu(tracker, since_ts, dates)
         by_state, created = _dossiers(app, dates)
     finally:
-        for conn in (app, tracker):
-            if conn is not None:
-                conn.close()
+        if app is not None:
+            app.close()
     events = []
     if app is not None:   # the handover events as the console's figures read them
         store = HandoverStore(app_db)

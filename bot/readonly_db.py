@@ -1,12 +1,22 @@
-"""Reading another component's SQLite database without writing to it (Rasa's tracker store,
-the app's own database for figures): read-only connections and a table check."""
+"""Reading another component's database without writing to it (Rasa's tracker store, the app's
+own database for figures): read-only SQLite connections and a table check, and Rasa's tracker
+store through a SQLAlchemy URL (``tracker_engine``, ``open_tracker``), so the same code reads
+SQLite and PostgreSQL (``DATABASE_URL``)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import urllib.parse
 from pathlib import Path
+from typing import Iterator, Optional, Union
 
-__all__ = ["connect", "has_table"]
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+__all__ = ["connect", "has_table", "tracker_engine", "open_tracker", "is_sqlite", "sqlite_path", "EVENTS"]
+
+EVENTS = "events"   # the table of Rasa's SQLTrackerStore
 
 
 def connect(path: Path | str) -> sqlite3.Connection | None:
@@ -20,3 +30,65 @@ def connect(path: Path | str) -> sqlite3.Connection | None:
 
 def has_table(db: sqlite3.Connection, name: str) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def is_sqlite(url: Union[str, Path]) -> bool:
+    """Whether ``url`` names a SQLite database: a ``sqlite:`` URL, or a plain filesystem path."""
+    return isinstance(url, Path) or "://" not in str(url) or sa.engine.make_url(str(url)).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: Union[str, Path]) -> Optional[Path]:
+    """The file of a SQLite URL or plain path (``None`` for an in-memory database or another dialect)."""
+    if isinstance(url, Path) or "://" not in str(url):
+        return Path(url)
+    parsed = sa.engine.make_url(str(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _read_only_session(dbapi_connection, connection_record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def tracker_engine(url: Union[str, Path], readonly: bool = True) -> Optional[Engine]:
+    """A SQLAlchemy engine on Rasa's tracker store at ``url`` (``Settings.tracker_url``: a SQLAlchemy
+    URL such as ``sqlite:////var/bot/rasa_tracker.db`` or ``postgresql://…``; a plain path means a
+    SQLite file), or ``None`` when that SQLite file does not exist yet (Rasa never started).
+
+    ``readonly``: a SQLite file is opened ``mode=ro`` (``sqlite:///file:PATH?mode=ro&uri=true``);
+    a PostgreSQL session is ``READ ONLY`` (other dialects: not enforced).
+
+    Not cached: the callers (the daily purge, staff pages) run seldom, so a new engine per call
+    costs a connection (milliseconds) and leaves no idle PostgreSQL connections or open SQLite files
+    in the bot's processes between calls. The caller disposes of it (``open_tracker`` does).
+    """
+    if is_sqlite(url):
+        path = sqlite_path(url)
+        if path is None or not path.exists():
+            return None
+        if readonly:
+            return sa.create_engine(f"sqlite:///file:{urllib.parse.quote(str(path))}?mode=ro&uri=true",
+                                    connect_args={"timeout": 10})
+        return sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 10})
+    engine = sa.create_engine(str(url), pool_pre_ping=True)
+    if readonly and engine.dialect.name == "postgresql":
+        sa.event.listen(engine, "connect", _read_only_session)
+    return engine
+
+
+@contextlib.contextmanager
+def open_tracker(url: Union[str, Path], readonly: bool = True) -> Iterator[Optional[Engine]]:
+    """``tracker_engine(url, readonly)`` when its database has Rasa's ``events`` table, else ``None``
+    (a fresh install counts as empty); the engine is disposed of on exit."""
+    engine = tracker_engine(url, readonly=readonly)
+    if engine is None:
+        yield None
+        return
+    try:
+        yield engine if sa.inspect(engine).has_table(EVENTS) else None
+    finally:
+        engine.dispose()

@@ -21,14 +21,13 @@ import datetime as dt
 import logging
 import sqlite3
 import time
-from pathlib import Path
 from typing import Any, Optional
 
 from bot.dossiers import (STATES, DossierNotFound, DossierStore, InvalidTransition, add_working_days, checklist,
                           render_checklist_pdf, render_pdf, states)
 from bot.dossiers.forms import MASKED_TYPES, Form, FormSession, default_forms
 from bot.dossiers.masking import mask
-from bot import clock
+from bot import clock, readonly_db
 from bot.dossiers.store import Dossier, normalise_code
 from bot.delivery import Delivery
 from bot.dossiers.validators import format_date
@@ -224,11 +223,12 @@ def purge(config: Settings, messages: Optional[MessageStore] = None) -> int:
     """Delete what is older than DRAFT_RETENTION_DAYS: drafts (dossiers still ``nhap``, form
     drafts), the app's chat messages, and Rasa's conversation events (they hold what citizens
     typed). Rasa's own in-memory cache drops conversations older than that by itself
-    (``bot/tracker_store.py``). Deletion is secure (SQLite ``secure_delete``)."""
+    (``bot/tracker_store.py``). Deletion is secure (SQLite ``secure_delete``); Rasa's events are
+    deleted at ``config.tracker_url`` (SQLite, or PostgreSQL with DATABASE_URL)."""
     days = config.draft_retention_days
     removed = DossierStore(config.app_db).purge_drafts(older_than_days=days)
     removed += (messages or MessageStore(config.app_db)).purge(days)
-    return removed + purge_tracker_events(config.tracker_db, days)
+    return removed + purge_tracker_events(config.tracker_url, days)
 
 
 def failed_messages(config: Settings, limit: int = 100, messages: Optional[MessageStore] = None) -> list[dict]:
@@ -245,19 +245,33 @@ def failed_messages(config: Settings, limit: int = 100, messages: Optional[Messa
     return sorted(rows, key=lambda row: row["created_at"], reverse=True)[:limit]
 
 
-def purge_tracker_events(path, older_than_days: int, now: Optional[float] = None) -> int:
-    """Delete events older than ``older_than_days`` from Rasa's SQL tracker store, if it exists."""
-    if not Path(path).exists():
-        return 0
+def purge_tracker_events(url, older_than_days: int, now: Optional[float] = None) -> int:
+    """Delete events older than ``older_than_days`` from Rasa's SQL tracker store at ``url``
+    (``Settings.tracker_url``, or a SQLite file's path), if it exists; the number deleted.
+
+    SQLite: deleted with ``secure_delete`` on and the WAL checkpointed afterwards, so what citizens
+    typed is left neither in free pages nor in the WAL file."""
+    from sqlalchemy import inspect, text
+
     cutoff = (now or time.time()) - older_than_days * 86400
-    with contextlib.closing(sqlite3.connect(str(path), timeout=10)) as conn:
-        conn.execute("PRAGMA secure_delete=ON")
-        with conn:
-            if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'").fetchone():
-                return 0
-            removed = conn.execute("DELETE FROM events WHERE timestamp < ?", (cutoff,)).rowcount
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine = readonly_db.tracker_engine(url, readonly=False)
+    if engine is None:
+        return 0
+    try:
+        sqlite = engine.dialect.name == "sqlite"
+        with engine.connect() as conn:
+            if sqlite:
+                conn.execute(text("PRAGMA secure_delete=ON"))
+            with conn.begin():
+                if not inspect(conn).has_table(readonly_db.EVENTS):
+                    return 0
+                removed = conn.execute(text("DELETE FROM events WHERE timestamp < :cutoff"),
+                                       {"cutoff": cutoff}).rowcount
+            if sqlite:
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
         return removed
+    finally:
+        engine.dispose()
 
 
 def dossier_pdf(config: Settings, code: str, today: Optional[dt.date] = None) -> Optional[bytes]:

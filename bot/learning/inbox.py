@@ -158,33 +158,34 @@ def _parse(data: dict) -> dict:
             "procedure": procedure or next((c for c in candidates if isinstance(c, str)), None)}
 
 
-def tracker_parses(tracker_db: Path | str, since: float = 0.0) -> dict[int, dict]:
+def tracker_parses(tracker_url: Path | str, since: float = 0.0) -> dict[int, dict]:
     """Our message id → the NLU's parse of it, from Rasa's tracker events since ``since`` (a Unix
     time), with ``in_form`` when a draft dossier's form was open (slot ``dossier_active``: the
-    message answers a form question). The text is never used (Rasa keeps it as typed, numbers in clear)."""
-    db = readonly_db.connect(tracker_db)
-    if db is None:
-        return {}
-    try:
-        if not readonly_db.has_table(db, "events"):
-            return {}
-        found, in_form = {}, {}
-        for row in db.execute("SELECT sender_id, type_name, data FROM events WHERE timestamp >= ? AND"
-                              " (type_name = 'user' OR type_name = 'slot' AND action_name = ?) ORDER BY id",
-                              (since, FORM_SLOT)):
-            try:
-                data = json.loads(row["data"])
-            except (TypeError, ValueError):
-                continue
-            if row["type_name"] == "slot":
-                in_form[row["sender_id"]] = data.get("value") is True
-                continue
-            message_id = (data.get("metadata") or {}).get("message_id")
-            if isinstance(message_id, int):
-                found[message_id] = {**_parse(data), "in_form": in_form.get(row["sender_id"], False)}
-        return found
-    finally:
-        db.close()
+    message answers a form question). The text is never used (Rasa keeps it as typed, numbers in clear).
+
+    ``tracker_url``: ``Settings.tracker_url`` (SQLite or PostgreSQL), or a SQLite file's path."""
+    from sqlalchemy import text
+
+    found, in_form = {}, {}
+    with readonly_db.open_tracker(tracker_url) as engine:
+        if engine is None:
+            return found
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT sender_id, type_name, data FROM events WHERE timestamp >= :since AND"
+                                     " (type_name = 'user' OR type_name = 'slot' AND action_name = :slot)"
+                                     " ORDER BY id"), {"since": since, "slot": FORM_SLOT})
+            for sender_id, type_name, raw in rows:
+                try:
+                    data = json.loads(raw)
+                except (TypeError, ValueError):
+                    continue
+                if type_name == "slot":
+                    in_form[sender_id] = data.get("value") is True
+                    continue
+                message_id = (data.get("metadata") or {}).get("message_id")
+                if isinstance(message_id, int):
+                    found[message_id] = {**_parse(data), "in_form": in_form.get(sender_id, False)}
+    return found
 
 
 def _conversations(db: sqlite3.Connection, since: str) -> dict[str, list[sqlite3.Row]]:
@@ -244,8 +245,9 @@ def _walk(rows: list[sqlite3.Row], parses: dict[int, dict], handovers: list[str]
     return [s for s in sightings.values() if s.reasons]
 
 
-def collect(app_db: Path | str, tracker_db: Path | str, days: int = 90) -> list[Sighting]:
-    """Every typed citizen message of the last ``days`` days the bot did not handle well."""
+def collect(app_db: Path | str, tracker_url: Path | str, days: int = 90) -> list[Sighting]:
+    """Every typed citizen message of the last ``days`` days the bot did not handle well
+    (``tracker_url``: Rasa's tracker store, ``Settings.tracker_url`` or a SQLite file's path)."""
     db = readonly_db.connect(app_db)
     if db is None or not readonly_db.has_table(db, "messages"):
         return []
@@ -261,7 +263,7 @@ def collect(app_db: Path | str, tracker_db: Path | str, days: int = 90) -> list[
         conversations = _conversations(db, since)
     finally:
         db.close()
-    parses = tracker_parses(tracker_db, start.timestamp() - 3600)
+    parses = tracker_parses(tracker_url, start.timestamp() - 3600)
     found = []
     for conversation_id, rows in conversations.items():
         found += _walk(rows, parses, handovers.get(conversation_id, []), flagged)
