@@ -266,7 +266,10 @@ class Stack:
             "BOT_MODEL": str(s.model),
             "RASA_TRACKER_DB": str(s.tracker_db),
             "RASA_TRACKER_URL": s.tracker_url,
+            "RASA_PROCESSES": str(s.rasa_processes),
+            "DATABASE_URL": s.database_url,
             "REDIS_URL": s.redis_url,
+            **({"BOT_SECRET": s.secret_override} if s.secret_override else {}),
             **self.extra_env,
         }
 

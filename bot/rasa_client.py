@@ -170,10 +170,23 @@ class RasaClient:
                 return await client.request(method, path, **kwargs)
             except httpx.ConnectError:
                 # Not connected (refused: down or restarting), so nothing was processed there.
-                # Any other failure may have happened mid-turn: it goes to the caller (kept, retried).
                 if position == len(order) - 1:
                     raise
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                # The connection broke (a kept-alive connection to a process that was killed). When
+                # the process is gone, the turn goes to the next one, as the retry loop would send
+                # it again later; when it is still up, the failure is the caller's (kept, retried).
+                if position == len(order) - 1 or await self._reachable(client):
+                    raise
         raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _reachable(client: httpx.AsyncClient) -> bool:
+        try:
+            await client.get("/", timeout=2)
+            return True
+        except httpx.TransportError:
+            return False
 
     async def healthy(self) -> bool:
         """Whether at least one Rasa process answers."""

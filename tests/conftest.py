@@ -18,8 +18,8 @@ def stack_settings(data_dir, **overrides):
 
     from bot import settings
 
-    config = replace(settings.load(), port=free_port(), rasa_port=free_port(), actions_port=free_port(),
-                     data_dir=data_dir, **overrides)
+    ports = {"port": free_port(), "rasa_port": free_port(), "actions_port": free_port()}
+    config = replace(settings.load(), data_dir=data_dir, **{**ports, **overrides})
     return config
 
 

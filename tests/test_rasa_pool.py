@@ -89,4 +89,6 @@ def test_more_than_one_rasa_process_needs_a_shared_lock_store_and_a_secret(tmp_p
     assert ready.rasa_urls == ("http://127.0.0.1:5100", "http://127.0.0.1:5101")
     commands = stack.commands()
     assert commands["rasa-2"][commands["rasa-2"].index("-p") + 1] == "5101"
-    assert stack.env()["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    env = stack.env()      # the children (the bot app above all) read the same settings
+    assert env["REDIS_URL"] == "redis://127.0.0.1:6379/0" and env["RASA_PROCESSES"] == "2"
+    assert env["BOT_SECRET"] == "s" and env["RASA_TRACKER_URL"] == f"sqlite:///{tmp_path / 'rasa_tracker.db'}"
