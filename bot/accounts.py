@@ -24,7 +24,9 @@ Tables:
   with time and username — the username only when such an account exists (people type passwords
   into the username field), never a password, the client address only as an HMAC digest.
 
-Passwords: at least ``MIN_PASSWORD`` (10) characters, at most ``MAX_PASSWORD``, not the username;
+Passwords: at least ``MIN_PASSWORD`` (12, OWASP ASVS 2.1.1) characters, at most ``MAX_PASSWORD``, not
+the username (checked first, so a short copy of the username is told so); older, shorter passwords
+still log in until they are changed;
 compared after Unicode NFC normalisation, so Vietnamese typed with composed or decomposed
 diacritics is the same password.
 
@@ -73,7 +75,7 @@ ROLES = ("volunteer", "supervisor", "admin", "staff")
 TEAM_ROLES = frozenset({"volunteer", "supervisor"})
 ROLE_LABELS = {"volunteer": "tình nguyện viên", "supervisor": "giám sát viên", "admin": "quản trị viên",
                "staff": "cán bộ"}
-MIN_PASSWORD, MAX_PASSWORD = 10, 1024
+MIN_PASSWORD, MAX_PASSWORD = 12, 1024
 MAX_DISPLAY_NAME = 100
 SESSION_SECONDS = 12 * 3600      # absolute lifetime of a session
 IDLE_SECONDS = 2 * 3600          # a session unused this long ends
@@ -248,12 +250,12 @@ def _password(password: str, username: str) -> str:
     if not isinstance(password, str):
         raise WeakPassword("Mật khẩu phải là một chuỗi ký tự.")
     password = unicodedata.normalize("NFC", password)
+    if password.strip().casefold() == username.casefold():
+        raise WeakPassword("Mật khẩu không được trùng với tên đăng nhập.")
     if len(password) < MIN_PASSWORD:
         raise WeakPassword(f"Mật khẩu phải có ít nhất {MIN_PASSWORD} ký tự.")
     if len(password) > MAX_PASSWORD:
         raise WeakPassword(f"Mật khẩu quá dài (tối đa {MAX_PASSWORD} ký tự).")
-    if password.strip().casefold() == username.casefold():
-        raise WeakPassword("Mật khẩu không được trùng với tên đăng nhập.")
     return password
 
 

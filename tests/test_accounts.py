@@ -104,7 +104,8 @@ def test_usernames_are_case_insensitive_and_unique(store):
 
 
 @pytest.mark.parametrize("password, message", [
-    ("ngắn quá", "ít nhất 10 ký tự"),
+    ("ngắn quá", "ít nhất 12 ký tự"),
+    ("mười một kt", "ít nhất 12 ký tự"),      # 11 characters: ASVS 2.1.1 asks for 12
     ("Lan.Nguyen", "trùng với tên đăng nhập"),
     ("x" * 1025, "quá dài"),
 ])
@@ -112,6 +113,18 @@ def test_weak_passwords_are_refused(store, password, message):
     with pytest.raises(WeakPassword, match=message):
         add_volunteer(store, password=password)
     assert store.list() == []
+
+
+def test_twelve_characters_are_enough_and_older_shorter_passwords_still_log_in(store):
+    assert add_volunteer(store, password="mười hai k.t").username == "lan.nguyen"   # 12 characters
+    store.authenticate("lan.nguyen", "mười hai k.t")
+    # A 10-character password set before the minimum was 12 keeps working until it is changed.
+    with store._lock:
+        store._db.execute("UPDATE accounts SET password_hash = ? WHERE username = 'lan.nguyen'",
+                          (PasswordHasher().hash("mười ký tự"),))
+    assert store.authenticate("lan.nguyen", "mười ký tự").username == "lan.nguyen"
+    with pytest.raises(WeakPassword, match="ít nhất 12 ký tự"):
+        store.set_password("lan.nguyen", "mười ký tự")
 
 
 def test_username_as_password_is_refused_whatever_the_case(store):
@@ -415,7 +428,7 @@ def test_cli_asks_the_password_twice_with_getpass(cli, monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv, stdin, message", [
     (["add", "an.tran", "--role", "volunteer", "--team", "phuong-ben-thanh", "--password-stdin"], "ngắn\n",
-     "ít nhất 10 ký tự"),
+     "ít nhất 12 ký tự"),
     (["add", "an.tran", "--role", "boss", "--password-stdin"], PASSWORD + "\n", "Vai trò “boss” không hợp lệ"),
     (["add", "an.tran", "--role", "volunteer", "--password-stdin"], PASSWORD + "\n", "cần có đội"),
     (["add", "an.tran", "--role", "supervisor", "--password-stdin"], PASSWORD + "\n", "cần có đội"),
