@@ -12,6 +12,8 @@
 - ``accounts add USERNAME --role R [--team T] [--name N] [--password-stdin] | list | disable | enable |
   set-password | unlock``: volunteer / supervisor / admin / staff accounts (see bot/accounts.py).
 - ``models list | train [--full | --strategy S] | status JOB | activate ID``: trained models (bot/model_registry.py).
+- ``privacy export (--conversation ID | --dossier CODE) [--out FILE] | delete (…) --yes``: one citizen's
+  data, exported or deleted in every store (see bot/privacy.py).
 - ``telegram set-webhook [--url URL] | delete-webhook``: register the bot's webhook with Telegram
   (default URL: BOT_PUBLIC_URL + /channels/telegram/webhook, with TELEGRAM_WEBHOOK_SECRET).
 """
@@ -307,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--conversations", type=int, default=16, help="conversations per concurrency level")
     bench.add_argument("--skip-nlu", action="store_true")
     bench.add_argument("--skip-dialogue", action="store_true")
+    bench.add_argument("--skip-scale", action="store_true", help="skip 1 vs 2 Rasa processes on PostgreSQL + Redis")
     bench.set_defaults(func=cmd_bench)
     bench.add_argument("--skip-retrain", action="store_true", help="skip the 20-example retraining figure")
     _add_dossier_commands(commands)
@@ -316,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.accounts import add_accounts_commands
 
     add_accounts_commands(commands)
+    from bot.privacy import add_privacy_commands
+
+    add_privacy_commands(commands)
     return parser
 
 

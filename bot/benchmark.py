@@ -12,6 +12,8 @@
 3. Dialogue turns through the bot app's HTTP API with all three processes running,
    at 1 and 8 concurrent conversations of ``--turns`` turns: p50/p95 latency, turns/s;
    then the same for whole draft-dossier forms (passport, ~20 turns each).
+   The turn cost at turn 10, 100 and 500 of one conversation; 1 and 2 Rasa processes on
+   PostgreSQL + Redis and the scaling factor (``bot.bench_scale``).
 4. Resident memory of the three processes; a model swap (``PUT /model``) under 8 concurrent
    conversations (``bot.bench_models``): failed and busy answers.
 5. Retraining after 20 new examples: fine-tuning vs a full training, wall time and held-out
@@ -313,6 +315,9 @@ def run_dialogue(args) -> None:
             for concurrency in (1, 8):
                 r = asyncio.run(form_load(stack.base_url, store, concurrency, "run"))
                 print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
+            from bot.bench_scale import print_turn_cost
+
+            print_turn_cost(stack.base_url)
             print_channel_latency(stack.base_url, platforms, args.turns)
             from bot.bench_handover import print_handover_latency
 
@@ -343,6 +348,10 @@ def main(args) -> None:
     print(f"\n== PDF (TK01, prefilled) ==\np50 {pdf['p50_ms']:.1f} ms, p95 {pdf['p95_ms']:.1f} ms, {pdf['bytes']} bytes")
     if not args.skip_dialogue:
         run_dialogue(args)
+        if not getattr(args, "skip_scale", False):
+            from bot.bench_scale import print_scale_figure
+
+            print_scale_figure()
     if not getattr(args, "skip_retrain", False):
         from bot.bench_models import print_retrain_figure
 

@@ -36,6 +36,7 @@ readable by an older version are tightened at start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -67,6 +68,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports(count: int) -> int:
+    """A port P such that P … P + count - 1 are free right now (RASA_PORT with RASA_PROCESSES)."""
+    for _ in range(200):
+        first = free_port()
+        try:
+            with contextlib.ExitStack() as probes:
+                for port in range(first + 1, first + count):
+                    probe = probes.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 class StackError(RuntimeError):
@@ -359,7 +375,15 @@ class Stack:
     def stop(self, names: tuple[str, ...] | None = None) -> None:
         if names is None:
             self._stopping.set()
-        for name in list(names or self.processes):
+            # Until none is left: the supervisor may have started a child (a restart) just before
+            # ``_stopping`` was set; ``start`` starts none after it (both under the lock).
+            while True:
+                with self._lock:
+                    left = tuple(self.processes)
+                if not left:
+                    return
+                self.stop(left)
+        for name in names:
             with self._lock:
                 process = self.processes.pop(name, None)
             if process is not None and process.poll() is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 
 import httpx
@@ -14,29 +13,16 @@ import pytest
 import sqlalchemy as sa
 
 from bot.conversations import BUSY
-from bot.processes import Stack, free_port
+from bot.processes import Stack, free_ports
 from tests.conftest import stack_settings
 from tests.test_e2e import Chat, text_of
 
 pytestmark = pytest.mark.stack
 
 
-def two_free_ports() -> int:
-    """A port P such that P and P + 1 are both free (RASA_PORT and the second Rasa process's)."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two consecutive free ports")
-
-
 @pytest.fixture(scope="module")
 def scaled(model_path, tmp_path_factory, postgres_url, redis_url):
-    config = stack_settings(tmp_path_factory.mktemp("scaled"), model=model_path, rasa_port=two_free_ports(),
+    config = stack_settings(tmp_path_factory.mktemp("scaled"), model=model_path, rasa_port=free_ports(2),
                             rasa_processes=2, database_url=postgres_url, redis_url=redis_url,
                             secret_override="scale-out-test-secret")
     env = {"RATE_LIMIT_PER_MINUTE": "0", "CONVERSATION_RATE_PER_MINUTE": "0", "OFFICE_HOURS": "always"}
