@@ -83,7 +83,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import admin, auth, clock, console, staff
+from bot import access_log, admin, auth, clock, console, staff
 from bot import settings as settings_module
 from bot.admin import common as admin_common
 from bot.channel_hub import ChannelHub
@@ -794,8 +794,10 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/dossiers/pdf/{token}", dossier_pdf),
             Route("/api/staff/dossiers", staff_list),
-            Route("/api/staff/dossiers/{code}", staff_show),
-            Route("/api/staff/dossiers/{code}/state", staff_set_state, methods=["POST"]),
+            Route("/api/staff/dossiers/{code}",
+                  access_log.audited(staff_show, "dossier", "code", staff.normalise_code)),
+            Route("/api/staff/dossiers/{code}/state",
+                  access_log.audited(staff_set_state, "dossier", "code", staff.normalise_code), methods=["POST"]),
             Route("/api/staff/messages/failed", staff_failed_messages),
             Route("/channels/{name}/webhook", channel_webhook, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static"),

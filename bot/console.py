@@ -13,7 +13,8 @@ Every API route needs a login (``bot.auth``: cookie ``tthc_session``; 401 withou
   volunteers: ``sender`` ``citizen|bot|volunteer``), ``notes``, ``intents`` (latest first, from
   Rasa's tracker), ``dossier`` (code, state, checklist), ``draft``, ``rating``, ``can_claim``,
   ``can_reply``, ``can_assign``. 404 when the conversation never reached the console, 403 when it
-  belongs to another team.
+  belongs to another team. Every answer with the messages (this route, and claim / assign /
+  release / close below) is recorded in the access log (``bot.access_log``: who, role, the id).
 - ``POST …/{id}/claim`` → 200 the conversation, or 409 ``{"error", "assigned_to"}`` when someone
   else has it (a claim is one conditional UPDATE: exactly one of two simultaneous claims wins).
 - ``POST …/{id}/assign`` ``{"username"}`` (supervisor: within the team; admin: anyone).
@@ -48,7 +49,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from bot import auth, clock, learning
+from bot import access_log, auth, clock, learning
 from bot.dossiers import checklist
 from bot.handover.desk import ROLES_ASSIGN, Actor, Conflict, Desk, Forbidden, NotFound
 from bot.handover.figures import figures, figures_csv
@@ -69,7 +70,8 @@ MAX_TEXT = 2000
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$", re.ASCII)
 EVENT_KINDS = {"requested": "waiting", "claimed": "claimed", "assigned": "assigned", "requeued": "requeued",
                "released": "released", "closed": "closed", "note": "note", "rated": "rated",
-               "callback_requested": "callback", "callback_done": "callback"}
+               "callback_requested": "callback", "callback_done": "callback",
+               "erased": "erased"}   # bot.privacy deleted a conversation (no id): consoles refresh their lists
 
 NOT_FOUND = "Không tìm thấy cuộc trò chuyện này trong bàn hỗ trợ."
 FORBIDDEN = "Cuộc trò chuyện này thuộc nhóm khác, bạn không xem được."
@@ -269,12 +271,22 @@ async def conversations(request: Request) -> Response:
     return _json({"conversations": await run_in_threadpool(_listing, _desk(request), actor, tab)})
 
 
+async def _audit(request: Request, actor: Actor, conversation_id: str) -> None:
+    """The conversation's messages were shown to ``actor``: one entry in the access log."""
+    await access_log.record(request, access_log.Accessor(actor.username, actor.role,
+                                                         access_log.route_template(request)),
+                            "conversation", conversation_id)
+
+
 async def conversation(request: Request) -> Response:
     actor = await _actor(request)
+    conversation_id = request.path_params["conversation_id"]
     try:
-        return _json(await _detail(_desk(request), actor, request.path_params["conversation_id"]))
+        view = await _detail(_desk(request), actor, conversation_id)
     except (NotFound, Forbidden, Conflict) as error:
         return _failure(error)
+    await _audit(request, actor, conversation_id)
+    return _json(view)
 
 
 async def _change(request: Request, fields: dict[str, bool], act) -> Response:
@@ -286,9 +298,11 @@ async def _change(request: Request, fields: dict[str, bool], act) -> Response:
     desk, conversation_id = _desk(request), request.path_params["conversation_id"]
     try:
         await act(desk, actor, conversation_id, body)
-        return _json(await _detail(desk, actor, conversation_id))
+        view = await _detail(desk, actor, conversation_id)
     except (NotFound, Forbidden, Conflict) as error:
         return _failure(error)
+    await _audit(request, actor, conversation_id)
+    return _json(view)
 
 
 async def claim(request: Request) -> Response:
@@ -440,7 +454,7 @@ async def figures_route(request: Request) -> Response:
 
 
 def _visible_event(desk: Desk, actor: Actor, event: dict) -> bool:
-    if event["kind"].startswith("callback") or actor.role == "admin":
+    if event["kind"].startswith("callback") or event["kind"] == "erased" or actor.role == "admin":
         return True
     handover = desk.store.get(event["handover_id"]) if event["handover_id"] else None
     if handover is None:

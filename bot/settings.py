@@ -25,6 +25,7 @@
 | BOT_SECRET | generated into BOT_DATA_DIR/secret.key | key that signs PDF links |
 | STAFF_API_TOKEN | (unset: staff API off) | bearer token for the staff HTTP API |
 | DRAFT_RETENTION_DAYS | 30 | unsubmitted drafts, chat messages and Rasa's conversation events older than this are deleted |
+| ACCESS_LOG_RETENTION_DAYS | 365 | entries of the staff access log (who opened which conversation or dossier, privacy exports and deletions) older than this are deleted |
 | PDF_LINK_HOURS | 72 | a PDF download link works for this many hours |
 | ZALO_APP_ID | (unset: Zalo off) | Zalo app id (developers.zalo.me) |
 | ZALO_APP_SECRET | (unset: Zalo off) | the app's OAuth secret key, sent when refreshing tokens |
@@ -84,6 +85,7 @@ class Settings:
     public_url: str = ""
     staff_token: str | None = field(default=None, repr=False)
     draft_retention_days: int = 30
+    access_log_retention_days: int = 365
     pdf_link_hours: int = 72
     secret_override: str | None = field(default=None, repr=False)
     actions_host: str = "127.0.0.1"
@@ -238,6 +240,7 @@ def load() -> Settings:
         public_url=os.environ.get("BOT_PUBLIC_URL", ""),
         staff_token=os.environ.get("STAFF_API_TOKEN") or None,
         draft_retention_days=_int("DRAFT_RETENTION_DAYS", 30),
+        access_log_retention_days=_int("ACCESS_LOG_RETENTION_DAYS", 365),
         pdf_link_hours=_int("PDF_LINK_HOURS", 72),
         secret_override=os.environ.get("BOT_SECRET") or None,
         actions_host=os.environ.get("ACTIONS_HOST", "127.0.0.1"),

@@ -37,7 +37,7 @@ from bot.store import MessageStore
 from procedures import Procedure, default_catalogue
 from procedures.model import national_source
 
-__all__ = ["change_state", "show", "list_dossiers", "purge", "failed_messages", "dossier_pdf", "describe", "notification_text",
+__all__ = ["change_state", "show", "list_dossiers", "purge", "purge_access_log", "failed_messages", "dossier_pdf", "describe", "notification_text",
            "deliver_to_channel", "form_of", "procedure_of", "expected_working_days", "DossierNotFound",
            "InvalidTransition", "UnknownState"]
 
@@ -223,12 +223,29 @@ def purge(config: Settings, messages: Optional[MessageStore] = None) -> int:
     """Delete what is older than DRAFT_RETENTION_DAYS: drafts (dossiers still ``nhap``, form
     drafts), the app's chat messages, and Rasa's conversation events (they hold what citizens
     typed). Rasa's own in-memory cache drops conversations older than that by itself
-    (``bot/tracker_store.py``). Deletion is secure (SQLite ``secure_delete``); Rasa's events are
+    (``bot/tracker_store.py``). Also the staff access log's entries older than
+    ACCESS_LOG_RETENTION_DAYS (``purge_access_log``). Deletion is secure (SQLite ``secure_delete``); Rasa's events are
     deleted at ``config.tracker_url`` (SQLite, or PostgreSQL with DATABASE_URL)."""
     days = config.draft_retention_days
     removed = DossierStore(config.app_db).purge_drafts(older_than_days=days)
     removed += (messages or MessageStore(config.app_db)).purge(days)
-    return removed + purge_tracker_events(config.tracker_url, days)
+    removed += purge_tracker_events(config.tracker_url, days)
+    purge_access_log(config)
+    return removed
+
+
+def purge_access_log(config: Settings) -> int:
+    """Delete audit-log entries (``bot.access_log``) older than ACCESS_LOG_RETENTION_DAYS; how many went.
+    Called by ``purge`` (not counted in its total: they are not citizens' data)."""
+    from bot.access_log import AccessLog
+
+    access_log = AccessLog(config.app_db)
+    try:
+        removed = access_log.purge(config.access_log_retention_days)
+    finally:
+        access_log.close()
+    log.info("purged %d access-log entries older than %d days", removed, config.access_log_retention_days)
+    return removed
 
 
 def failed_messages(config: Settings, limit: int = 100, messages: Optional[MessageStore] = None) -> list[dict]:

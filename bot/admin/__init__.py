@@ -12,7 +12,9 @@ One module a topic, each with its own ``routes()``:
 - ``bot.admin.inbox``: ``GET inbox``, ``POST inbox/{id}``, ``GET intents``, ``POST examples`` …;
 - ``bot.admin.models``: ``POST models/train``, ``GET models/train/{job}``, ``GET models``,
   ``POST models/{id}/activate``;
-- ``bot.admin.dashboard``: ``GET dashboard`` and its CSV export.
+- ``bot.admin.dashboard``: ``GET dashboard`` and its CSV export;
+- ``bot.admin.privacy``: ``GET privacy/export``, ``POST privacy/delete``, ``GET access-log`` (role
+  ``admin`` only).
 
 The page (``bot/static/admin.html`` + ``admin.js``; each tab's script ``admin-<tab>.js``) logs in
 with ``POST /api/auth/login`` and sends the CSRF token it gets back.
@@ -53,7 +55,7 @@ async def unknown(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    from bot.admin import dashboard, inbox, models, procedures
+    from bot.admin import dashboard, inbox, models, privacy, procedures
 
     return [
         Route("/admin", page),
@@ -61,5 +63,6 @@ def routes() -> list[Route]:
         *inbox.routes(),
         *models.routes(),
         *dashboard.routes(),
+        *privacy.routes(),
         Route("/admin/{rest:path}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
