@@ -55,7 +55,7 @@ from pathlib import Path
 import httpx
 import tenacity
 
-from bot.settings import ROOT, Settings, ensure_private_dir
+from bot.settings import ROOT, Settings, call_host, ensure_private_dir
 
 LOG_MAX_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 5
@@ -270,6 +270,7 @@ class Stack:
             "LOG_LEVEL": "INFO",  # Rasa logs message texts at DEBUG
             "BOT_PORT": str(s.port),
             "BOT_HOST": s.host,
+            "RASA_HOST": s.rasa_host,
             "RASA_PORT": str(s.rasa_port),
             "RASA_TIMEOUT": str(s.rasa_timeout),
             "ACTIONS_HOST": s.actions_host,
@@ -304,7 +305,7 @@ class Stack:
         return {
             "actions": [py, "-m", "bot.action_server"],
             # --auth-token is added by bot.rasa_server from RASA_TOKEN (kept off the command line)
-            **{name: [py, "-m", "bot.rasa_server", "run", "--enable-api", "-i", "127.0.0.1", "-p", str(port),
+            **{name: [py, "-m", "bot.rasa_server", "run", "--enable-api", "-i", s.rasa_host, "-p", str(port),
                       "--model", str(s.model), "--endpoints", str(ROOT / "endpoints.yml"),
                       "--credentials", str(ROOT / "credentials.yml")]
                for name, port in zip(self.rasa_names, s.rasa_ports)},
@@ -315,10 +316,10 @@ class Stack:
     def health_urls(self) -> dict[str, str]:
         s = self.settings
         return {
-            "actions": f"http://127.0.0.1:{s.actions_port}/health",
+            "actions": s.actions_health_url,
             # "Hello from Rasa": the one route without the token
-            **{name: f"http://127.0.0.1:{port}/" for name, port in zip(self.rasa_names, s.rasa_ports)},
-            "app": f"http://127.0.0.1:{s.port}/healthz",
+            **{name: f"{url}/" for name, url in zip(self.rasa_names, s.rasa_urls)},
+            "app": f"http://{call_host(s.host)}:{s.port}/healthz",
         }
 
     def start(self, names: tuple[str, ...] | None = None, timeout: float = 240) -> "Stack":

@@ -4,11 +4,12 @@
 |---|---|---|
 | BOT_HOST | 127.0.0.1 | address the bot app listens on |
 | BOT_PORT | 8000 | port of the bot app (web chat and API) |
+| RASA_HOST | 127.0.0.1 | address the Rasa servers listen on (and the bot app calls them at); another than loopback needs BOT_SECRET |
 | RASA_PORT | 5005 | port of the (first) Rasa server |
 | RASA_PROCESSES | 1 | Rasa server processes `python -m bot run` starts, on RASA_PORT, RASA_PORT+1, …; more than one needs REDIS_URL and BOT_SECRET (and DATABASE_URL when they run on several hosts) |
 | DATABASE_URL | (unset: SQLite in BOT_DATA_DIR) | SQLAlchemy URL of Rasa's tracker store, e.g. `postgresql://bot:…@db.local/bot` |
 | REDIS_URL | (unset: Rasa's in-memory lock store) | Redis for Rasa's lock store (one turn at a time per conversation across Rasa processes), e.g. `redis://127.0.0.1:6379/0` |
-| ACTIONS_HOST | 127.0.0.1 | address the action server listens on (and Rasa calls it at) |
+| ACTIONS_HOST | 127.0.0.1 | address the action server listens on (and Rasa calls it at); another than loopback needs BOT_SECRET |
 | ACTIONS_PORT | 5055 | port of the action server |
 | ACTIONS_TOKEN | derived from BOT_SECRET | shared secret Rasa sends to the action server (refused without it) |
 | RASA_TOKEN | derived from BOT_SECRET | token of Rasa's HTTP API and of its REST channel (the bot app sends it) |
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import time
@@ -89,6 +91,7 @@ class Settings:
     pdf_link_hours: int = 72
     secret_override: str | None = field(default=None, repr=False)
     actions_host: str = "127.0.0.1"
+    rasa_host: str = "127.0.0.1"
     actions_token_override: str | None = field(default=None, repr=False)
     rasa_token_override: str | None = field(default=None, repr=False)
     actions_timeout_override: float | None = None
@@ -128,25 +131,29 @@ class Settings:
     @property
     def rasa_urls(self) -> tuple[str, ...]:
         """Every Rasa process the bot app may send a turn to (``bot.rasa_client``)."""
-        return tuple(f"http://127.0.0.1:{port}" for port in self.rasa_ports)
+        return tuple(f"http://{call_host(self.rasa_host)}:{port}" for port in self.rasa_ports)
 
     def scale_out_problems(self) -> list[str]:
         """Why these settings cannot run more than one Rasa process (empty when they can)."""
-        if self.rasa_processes == 1:
-            return []
         problems = []
+        exposed = [name for name, host in (("RASA_HOST", self.rasa_host), ("ACTIONS_HOST", self.actions_host))
+                   if not _loopback(host)]
+        if exposed and not self.secret_override:
+            problems.append(f"{' và '.join(exposed)} không phải địa chỉ nội bộ (loopback): cần BOT_SECRET, để mọi "
+                            "máy dùng cùng một khóa bí mật")
+        if self.rasa_processes == 1:
+            return problems
         if not self.redis_url:
             problems.append("RASA_PROCESSES > 1 cần REDIS_URL: các tiến trình Rasa phải dùng chung kho khóa "
                             "(lock store), nếu không hai tiến trình có thể cùng xử lý một cuộc trò chuyện")
-        if not self.secret_override:
+        if not self.secret_override and not exposed:
             problems.append("RASA_PROCESSES > 1 cần BOT_SECRET: mọi tiến trình phải dùng cùng một khóa bí mật")
         return problems
 
     @property
     def actions_url(self) -> str:
         """Where Rasa calls the action server (``endpoints.yml``)."""
-        host = "127.0.0.1" if self.actions_host in ("0.0.0.0", "::", "") else self.actions_host
-        return f"http://{host}:{self.actions_port}/webhook"
+        return f"http://{call_host(self.actions_host)}:{self.actions_port}/webhook"
 
     @property
     def actions_health_url(self) -> str:
@@ -217,6 +224,18 @@ class Settings:
         return self.rasa_token_override or self.derived_secret("rasa-api")
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def call_host(host: str) -> str:
+    """Where to call a server listening on ``host`` (every address → loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (mode 0700) if needed; files the processes create there are private (umask 077)."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -244,6 +263,7 @@ def load() -> Settings:
         pdf_link_hours=_int("PDF_LINK_HOURS", 72),
         secret_override=os.environ.get("BOT_SECRET") or None,
         actions_host=os.environ.get("ACTIONS_HOST", "127.0.0.1"),
+        rasa_host=os.environ.get("RASA_HOST", "127.0.0.1"),
         actions_token_override=os.environ.get("ACTIONS_TOKEN") or None,
         rasa_token_override=os.environ.get("RASA_TOKEN") or None,
         actions_timeout_override=_float("ACTIONS_TIMEOUT", 0) or None,

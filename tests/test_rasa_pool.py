@@ -92,3 +92,17 @@ def test_more_than_one_rasa_process_needs_a_shared_lock_store_and_a_secret(tmp_p
     env = stack.env()      # the children (the bot app above all) read the same settings
     assert env["REDIS_URL"] == "redis://127.0.0.1:6379/0" and env["RASA_PROCESSES"] == "2"
     assert env["BOT_SECRET"] == "s" and env["RASA_TRACKER_URL"] == f"sqlite:///{tmp_path / 'rasa_tracker.db'}"
+
+
+def test_servers_off_loopback_need_a_shared_secret(tmp_path):
+    config = replace(settings.load(), data_dir=tmp_path, rasa_host="0.0.0.0", secret_override=None)
+    [problem] = config.scale_out_problems()
+    assert "RASA_HOST" in problem and "BOT_SECRET" in problem
+    assert config.rasa_urls == (f"http://127.0.0.1:{config.rasa_port}",)     # called on loopback
+    remote = replace(config, rasa_host="10.0.0.7", actions_host="10.0.0.8", secret_override="s")
+    assert remote.scale_out_problems() == []
+    assert remote.rasa_urls == (f"http://10.0.0.7:{remote.rasa_port}",)
+    assert remote.actions_url == f"http://10.0.0.8:{remote.actions_port}/webhook"
+    command = Stack(remote).commands()["rasa"]
+    assert command[command.index("-i") + 1] == "10.0.0.7"
+    assert replace(config, rasa_host="::1").scale_out_problems() == []
