@@ -54,6 +54,7 @@ from procedures.model import Procedure
 from procedures.search import fold_phrase
 
 MAX_LIMIT = 200
+MAX_ID_LENGTH = 100   # the longest id is under 20 characters; a file name may have 255 bytes
 VERSIONS_TABLE = "procedure_versions"
 # Fields written without quotes when YAML allows it (the rest are double-quoted, as in the files):
 # top-level ones, then those of nested mappings.
@@ -329,7 +330,13 @@ class Editor:
         return source["etag"] if source else None
 
     def _path(self, procedure_id: str) -> Path | None:
-        return self.directory / f"{procedure_id}.yml" if schema.ID_RE.match(procedure_id or "") else None
+        """``<directory>/<id>.yml``, or None for an id no record can have (then: not found / 400).
+
+        ``fullmatch``: ``ID_RE``'s ``$`` also matches before a final newline; the length bound keeps
+        an id from the address from reaching the file system as a name it refuses (ENAMETOOLONG)."""
+        if not isinstance(procedure_id, str) or len(procedure_id) > MAX_ID_LENGTH:
+            return None
+        return self.directory / f"{procedure_id}.yml" if schema.ID_RE.fullmatch(procedure_id) else None
 
     # writing
     def save(self, procedure_id: str, record: Any, author: str, *, create: bool = False,
@@ -341,7 +348,8 @@ class Editor:
         with self._lock:
             path = self._path(procedure_id)
             if path is None:
-                raise EditError("id", "Trường “id”: phải có dạng 'ho-chieu' (chữ thường không dấu, số, gạch nối).")
+                raise EditError("id", "Trường “id”: phải có dạng 'ho-chieu' (chữ thường không dấu, số, gạch nối), "
+                                      f"tối đa {MAX_ID_LENGTH} ký tự.")
             if create and path.exists():
                 raise EditError("id", f"Đã có thủ tục “{procedure_id}”; bạn mở thủ tục đó để sửa.", status=409)
             if expected is not None and expected != "*" and expected != self.etag(procedure_id):
