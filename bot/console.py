@@ -200,7 +200,12 @@ def _dossier_view(desk: Desk, conversation_id: str) -> tuple[dict | None, dict |
     if dossiers:
         dossier = max(dossiers, key=lambda d: d.updated_at)
         procedure = desk.catalogue.get(dossier.procedure_id)
-        items = checklist(procedure, dossier.answers) if procedure else []
+        items = []
+        if procedure is not None:
+            # answers that do not (or no longer, after a catalogue edit) decide the form: no
+            # checklist, as for the PDF (bot.staff.dossier_pdf)
+            with contextlib.suppress(KeyError, ValueError, LookupError):
+                items = checklist(procedure, dossier.answers)
         dossier_view = {"code": dossier.code, "state": dossier.state, "state_label": dossier.state_label,
                         "procedure": dossier.procedure_id, "procedure_name": desk.procedure_name(dossier.procedure_id),
                         "checklist": [f"{i.name} ({i.quantity()})" for i in items]}
