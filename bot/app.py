@@ -83,7 +83,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import access_log, admin, auth, clock, console, staff
+from bot import access_log, admin, auth, clock, console, shared_stores, staff
 from bot import settings as settings_module
 from bot.admin import common as admin_common
 from bot.channel_hub import ChannelHub
@@ -755,7 +755,8 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         app.state.sessions = WebSessions(config.derived_secret("web-conversation"))
         app.state.limits = RateLimiter(config.limits_db, key_secret=config.derived_secret("rate-limit"))
         app.state.rasa = RasaClient(config.rasa_urls, timeout=config.rasa_timeout, token=config.rasa_token,
-                                    actions_health_url=config.actions_health_url)
+                                    actions_health_url=config.actions_health_url,
+                                    store_checks=shared_stores.health_checks(config))
         app.state.hub = ChannelHub(config, app.state.store)
         app.state.handovers = HandoverStore(config.app_db)
         wakeups = app.state.wakeups

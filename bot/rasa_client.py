@@ -4,7 +4,8 @@ Two kinds of failure are told apart, because they call for different handling:
 
 - ``RasaUnavailable``: Rasa (or the action server behind it) cannot serve anyone right
   now — connection refused, a timeout, or a turn that failed while the action server's
-  health check fails too. The message waits and is retried; nobody is to blame.
+  health check fails too (or PostgreSQL / Redis, when the Rasa processes share them:
+  ``bot.shared_stores``). The message waits and is retried; nobody is to blame.
 - ``TurnFailed``: Rasa and the action server are up, but this one turn failed (an action
   raised, Rasa answered 5xx or nothing). Retrying it a few times is fine; after that it
   is marked failed so it cannot block the messages behind it.
@@ -69,7 +70,7 @@ class TurnFailed(RasaError):
 class RasaClient:
     def __init__(self, base_url: str | Sequence[str], timeout: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None, token: str | None = None,
-                 actions_health_url: str | None = None):
+                 actions_health_url: str | None = None, store_checks: Sequence = ()):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         self._clients = [httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport, headers=headers,
@@ -78,6 +79,7 @@ class RasaClient:
                          for url in urls]
         self._client = self._clients[0]
         self._actions_health_url = actions_health_url
+        self._store_checks = list(store_checks)   # bot.shared_stores: PostgreSQL, Redis
         # Rasa's HTTP API (the conversation routes) takes its --auth-token as the ``token`` query
         # parameter, not as a header; it is only ever sent to Rasa on the loopback address.
         self._api_params = {"token": token} if token else {}
@@ -152,9 +154,13 @@ class RasaClient:
         return data if isinstance(data, dict) else {}
 
     async def _failure(self, reason: str) -> RasaError:
-        """``TurnFailed``, unless the action server is down (then every turn fails: an outage)."""
+        """``TurnFailed``, unless the action server or a store the Rasa processes share (PostgreSQL,
+        Redis) is down: then every turn fails, an outage."""
         if not await self.actions_healthy():
             return RasaUnavailable(f"{reason}; action server down")
+        for check in self._store_checks:
+            if not await check():
+                return RasaUnavailable(f"{reason}; a shared store is down")
         return TurnFailed(reason)
 
     def _order(self, sender: str) -> list[httpx.AsyncClient]:

@@ -11,6 +11,8 @@
   gives up on Rasa.
 - **API token**: with ``--enable-api``, ``--auth-token`` is added from ``RASA_TOKEN`` (kept
   off the command line, which any local user can read); the API is never started without it.
+- **Truthful tracker store**: a failing tracker store fails the turn (stock Rasa answers from an
+  empty conversation and keeps the turn in memory only).
 - **Logs**: Rasa runs at INFO or above (it logs message texts at DEBUG); its structured
   log events keep only known-safe fields, and tracebacks keep no exception message
   (``bot.processes.install_log_hygiene``).
@@ -97,6 +99,29 @@ def _install_action_timeout() -> None:
         action_module.DEFAULT_REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=seconds)
 
 
+def _install_truthful_tracker_store() -> None:
+    """Rasa wraps the tracker store in ``FailSafeTrackerStore``: when the database fails, it reads
+    an *empty* conversation and saves the turn in this process's memory only. With PostgreSQL down
+    the citizen then got an answer without the conversation's context ("lệ phí của thủ tục 'thế
+    còn'"), and the turn was lost once the database came back. Here the error reaches the turn
+    instead: Rasa answers 500, the bot app sees the store is down (``bot.shared_stores``), tells
+    the citizen the system is busy and answers the kept message once the database is back."""
+    from rasa.core.tracker_store import FailSafeTrackerStore
+
+    async def retrieve(self, sender_id):
+        return await self._tracker_store.retrieve(sender_id)
+
+    async def retrieve_full_tracker(self, sender_id):
+        return await self._tracker_store.retrieve_full_tracker(sender_id)
+
+    async def save(self, tracker):
+        await self._tracker_store.save(tracker)
+
+    FailSafeTrackerStore.retrieve = retrieve
+    FailSafeTrackerStore.retrieve_full_tracker = retrieve_full_tracker
+    FailSafeTrackerStore.save = save
+
+
 def _force_info_level() -> None:
     level = logging.getLevelName(os.environ.get("LOG_LEVEL", "INFO").upper())
     if not isinstance(level, int) or level < logging.INFO:
@@ -110,6 +135,7 @@ def apply() -> None:
     RemoteAction._validate_action_result = _validate_action_result
     install_background_model_load()  # PUT /model loads in a thread: the old model answers meanwhile
     _install_action_timeout()
+    _install_truthful_tracker_store()
     _force_info_level()
     install_log_hygiene()
     _install_structlog_scrubber()

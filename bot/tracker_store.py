@@ -35,7 +35,7 @@ from collections import OrderedDict
 from typing import Any, Optional, Text
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
@@ -72,6 +72,13 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            # A database server that restarted (crash, upgrade) leaves dead connections in the pool:
+            # test each before use, so the first turn after the restart is served, not failed.
+            url = self.engine.url
+            self.engine.dispose()
+            self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         # sender id → (events of the latest session, highest event id stored for the sender)
         self._events: "OrderedDict[str, tuple[list, Optional[int]]]" = OrderedDict()
         self._retention = _retention_seconds()
