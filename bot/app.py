@@ -76,6 +76,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -253,6 +254,24 @@ class ErrorMiddleware:
             log.error("unhandled %s on %s %s", type(exc).__name__, scope.get("method"), _route_of(scope))
             if not started:
                 await _error(SERVER_ERROR, 500)(scope, receive, send)
+
+
+class NoRangeMiddleware:
+    """Drops ``Range`` / ``If-Range`` from requests: the app's files (the page's scripts and
+    styles, widget.js) are small and always sent whole, which HTTP allows (RFC 9110 §14.2).
+    Otherwise Starlette's FileResponse answers a malformed or unsatisfiable range itself, in
+    English plain text (400 "Malformed range header.", 416)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers") or []
+            kept = [(k, v) for k, v in headers if k.lower() not in (b"range", b"if-range")]
+            if len(kept) != len(headers):
+                scope = {**scope, "headers": kept}
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:
@@ -691,6 +710,30 @@ async def staff_failed_messages(request: Request) -> JSONResponse:
 
 # --- app ----------------------------------------------------------------------------------------
 
+NO_PAGE = "Không tìm thấy trang này."
+NO_METHOD = "Địa chỉ này không nhận yêu cầu {method}."
+# Paths a script calls (JSON answers); anything else is a page or a file a browser opens (HTML).
+_JSON_PREFIXES = ("/api/", "/console/api/", "/admin/api/", "/channels/")
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own refusals (no route matched: 404, a route without this method: 405, a missing
+    static file) in Vietnamese: JSON ``{"error"}`` for the APIs, the app's HTML page elsewhere."""
+    if exc.status_code == 404:
+        message = NO_PAGE
+    elif exc.status_code == 405:
+        message = NO_METHOD.format(method=request.method)
+    else:
+        message = BAD_REQUEST
+    if request.url.path.startswith(_JSON_PREFIXES):
+        response: Response = _error(message, exc.status_code)
+    else:
+        response = _page(message, exc.status_code)
+    for name, value in (exc.headers or {}).items():   # Allow (405)
+        response.headers[name] = value
+    return response
+
+
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     """Last resort (ErrorMiddleware catches handler errors first): type and route only, no body."""
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, _route_of(request.scope))
@@ -805,7 +848,9 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         ],
         middleware=[Middleware(SecurityHeadersMiddleware, frame_origins=widget_origins(config.widget_origins)),
                     Middleware(ErrorMiddleware),
-                    Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)],
-        exception_handlers={Exception: _server_error, **auth.exception_handlers(), **admin_common.exception_handlers()},
+                    Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes),
+                    Middleware(NoRangeMiddleware)],
+        exception_handlers={Exception: _server_error, HTTPException: _http_error, **auth.exception_handlers(),
+                            **admin_common.exception_handlers()},
         lifespan=lifespan,
     )
