@@ -4,26 +4,114 @@ conversation with its whole context, and a Rasa process killed with -9 costs the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from bot.conversations import BUSY
-from bot.processes import Stack, free_ports
+from bot.processes import Stack, free_port, free_ports
 from tests.conftest import stack_settings
+from tests.servers import REDIS_SERVER, _as_postgres, pg_bin_dir, postgres_server
 from tests.test_e2e import Chat, text_of
 
 pytestmark = pytest.mark.stack
 
 
+class Redis:
+    """A redis-server of this module's own, on a fixed port, that a test can kill and start again."""
+
+    def __init__(self, folder):
+        self.port, self.folder, self.process = free_port(), folder, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no", "--dir", str(self.folder)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not _redis_answers(self.url):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return redis.Redis.from_url(url, socket_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+def _parent(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Postgres:
+    """This module's own PostgreSQL (``tests/servers.py``), which a test can kill -9 and start again."""
+
+    def __init__(self, url: str):
+        self.url = url
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            self.data = Path(connection.execute(sa.text("SHOW data_directory")).scalar())
+            # tests/servers.py turns synchronous_commit off for speed, which loses the last commits
+            # when every server process is killed: a real server keeps them, and so must this one.
+            connection.execute(sa.text("ALTER SYSTEM SET synchronous_commit TO on"))
+            connection.execute(sa.text("SELECT pg_reload_conf()"))
+        engine.dispose()
+
+    def kill(self) -> None:
+        """SIGKILL to the server and every backend (as when the machine or the service dies): a
+        backend left alone would serve its open connection until it noticed."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        backends = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()
+                    and _parent(entry) == postmaster]
+        for pid in [postmaster, *backends]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def start(self) -> None:
+        for attempt in range(10):   # the killed server's backends exit by themselves, within a moment
+            result = subprocess.run(_as_postgres([str(pg_bin_dir() / "pg_ctl"), "-D", str(self.data), "-l",
+                                                  str(self.data.parent / "restart.log"), "-w", "start"]),
+                                    cwd=self.data.parent, stdout=subprocess.DEVNULL, timeout=120)
+            if result.returncode == 0:
+                return
+            time.sleep(1)
+        raise AssertionError("PostgreSQL did not start again")
+
+
 @pytest.fixture(scope="module")
-def scaled(model_path, tmp_path_factory, postgres_url, redis_url):
+def servers(tmp_path_factory):
+    redis = Redis(tmp_path_factory.mktemp("redis"))
+    redis.start()
+    try:
+        with postgres_server() as url:
+            yield Postgres(url), redis
+    finally:
+        redis.kill()
+
+
+@pytest.fixture(scope="module")
+def scaled(model_path, tmp_path_factory, servers):
+    postgres, redis = servers
     config = stack_settings(tmp_path_factory.mktemp("scaled"), model=model_path, rasa_port=free_ports(2),
-                            rasa_processes=2, database_url=postgres_url, redis_url=redis_url,
+                            rasa_processes=2, database_url=postgres.url, redis_url=redis.url,
                             secret_override="scale-out-test-secret")
     env = {"RATE_LIMIT_PER_MINUTE": "0", "CONVERSATION_RATE_PER_MINUTE": "0", "OFFICE_HOURS": "always"}
     with Stack(config, extra_env=env) as running:
@@ -52,7 +140,7 @@ def stored_events(url: str, sender: str) -> list[tuple[str, str]]:
         engine.dispose()
 
 
-def test_turns_of_one_conversation_alternate_between_processes_and_keep_the_context(scaled, postgres_url):
+def test_turns_of_one_conversation_alternate_between_processes_and_keep_the_context(scaled, servers):
     sender = "direct-alternating"
     papers = rasa_turn(scaled, 0, sender, "lam ho chieu can giay to gi")        # process 1 caches it
     assert "TK01" in papers
@@ -62,7 +150,7 @@ def test_turns_of_one_conversation_alternate_between_processes_and_keep_the_cont
     assert "căn cước" in change.lower()
     follow_up = rasa_turn(scaled, 0, sender, "lệ phí bao nhiêu")                 # 1's cache is stale: read again
     assert "căn cước" in follow_up.lower() and "hộ chiếu" not in follow_up.lower()
-    events = stored_events(postgres_url, sender)
+    events = stored_events(servers[0].url, sender)
     users = [name for kind, name in events if kind == "user"]
     assert len(users) == 4                                          # every turn stored once, none lost
     assert users.count("ask_fee") == 2
@@ -94,3 +182,26 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.mark.parametrize("store", ["redis", "postgres"])
+def test_a_shared_store_killed_with_minus_9_the_citizen_is_told_and_answered_once_it_is_back(scaled, servers, store):
+    """Redis or PostgreSQL gone: every turn fails inside Rasa while Rasa itself is up. The citizen
+    is told the system is busy (not that the message failed), the message is kept, and its answer
+    arrives, once, when the store is back (the bot app's retry of kept messages)."""
+    server = dict(zip(("postgres", "redis"), servers))[store]
+    chat = Chat(scaled.base_url, f"scaled-{store}")
+    assert "TK01" in text_of(chat.say("lam ho chieu can giay to gi"))
+    server.kill()
+    try:
+        assert BUSY in text_of(chat.say("thế còn lệ phí?"))
+    finally:
+        server.start()
+    deadline = time.monotonic() + 180
+    while not any("200.000" in m["text"] for m in chat.history() if m["direction"] == "out"):
+        assert time.monotonic() < deadline, ("the kept message was not answered after the store came back",
+                                             [(m["direction"], m["text"][:60]) for m in chat.history()])
+        time.sleep(2)
+    history = chat.history()
+    assert sum(1 for m in history if m["direction"] == "out" and "200.000" in m["text"]) == 1
+    assert "200.000" in text_of(chat.say("lệ phí bao nhiêu"))       # and the next turn is served at once
