@@ -339,26 +339,7 @@ def export_citizen(config: Settings, *, conversation_id: Optional[str] = None, d
 # --- deleting -------------------------------------------------------------------------------------
 
 def _delete_tracker(config: Settings, ids: list[str]) -> int:
-    import sqlalchemy as sa
-
-    engine = readonly_db.tracker_engine(config.tracker_url, readonly=False)
-    if engine is None:
-        return 0
-    try:
-        sqlite = engine.dialect.name == "sqlite"
-        with engine.connect() as conn:
-            if sqlite:
-                conn.execute(sa.text("PRAGMA secure_delete=ON"))
-            with conn.begin():
-                if not sa.inspect(conn).has_table(readonly_db.EVENTS):
-                    return 0
-                removed = conn.execute(sa.text("DELETE FROM events WHERE sender_id IN :ids").bindparams(
-                    sa.bindparam("ids", expanding=True)), {"ids": ids}).rowcount
-            if sqlite:
-                conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        return removed
-    finally:
-        engine.dispose()
+    return readonly_db.delete_tracker_events(config.tracker_url, "sender_id IN :ids", {"ids": ids})
 
 
 def _close_open_handovers(config: Settings, ids: list[str], actor: str) -> int:
@@ -387,39 +368,47 @@ def _close_open_handovers(config: Settings, ids: list[str], actor: str) -> int:
     return closed
 
 
+@contextlib.contextmanager
+def _secure_deletion(conn: sqlite3.Connection) -> Iterable[None]:
+    """One write transaction on a SQLite connection (autocommit mode) with ``secure_delete`` on:
+    committed when the block ends, rolled back if it raises; the WAL is truncated after a commit, so
+    deleted text lingers neither in free pages nor in the WAL file."""
+    conn.execute("PRAGMA secure_delete=ON")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _delete_app(config: Settings, ids: list[str], actor: str) -> dict[str, int]:
     conn = _connect(config.app_db)
     counts = {table: 0 for table in APP_TABLES}
     if conn is None:
         return counts
-    with contextlib.closing(conn):
-        conn.execute("PRAGMA secure_delete=ON")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            tables = _tables(conn)
-            codes = _codes(conn, ids, tables)
-            for table in APP_TABLES:
-                if table not in tables:
-                    continue
-                if table == "dossier_events":
-                    if codes:
-                        counts[table] = conn.execute(
-                            f"DELETE FROM dossier_events WHERE dossier_code IN ({_marks(codes)})", codes).rowcount
-                    continue
-                counts[table] = conn.execute(f"DELETE FROM {table} WHERE conversation_id IN ({_marks(ids)})",
-                                             ids).rowcount
-            if counts["handovers"] and "handover_events" in tables:
-                # No id, no content: open consoles see a change and refresh their lists.
-                conn.execute("INSERT INTO handover_events (handover_id, conversation_id, kind, actor, at, detail)"
-                             " VALUES (0, '', ?, ?, ?, '{}')",
-                             (ERASED_KIND, actor[:200], dt.datetime.now(dt.timezone.utc).isoformat(
-                                 timespec="microseconds")))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with contextlib.closing(conn), _secure_deletion(conn):
+        tables = _tables(conn)
+        codes = _codes(conn, ids, tables)
+        for table in APP_TABLES:
+            if table not in tables:
+                continue
+            if table == "dossier_events":
+                if codes:
+                    counts[table] = conn.execute(
+                        f"DELETE FROM dossier_events WHERE dossier_code IN ({_marks(codes)})", codes).rowcount
+                continue
+            counts[table] = conn.execute(f"DELETE FROM {table} WHERE conversation_id IN ({_marks(ids)})",
+                                         ids).rowcount
+        if counts["handovers"] and "handover_events" in tables:
+            # No id, no content: open consoles see a change and refresh their lists.
+            conn.execute("INSERT INTO handover_events (handover_id, conversation_id, kind, actor, at, detail)"
+                         " VALUES (0, '', ?, ?, ?, '{}')",
+                         (ERASED_KIND, actor[:200], dt.datetime.now(dt.timezone.utc).isoformat(
+                             timespec="microseconds")))
     return counts
 
 
@@ -431,17 +420,8 @@ def _delete_rate_limits(config: Settings, ids: list[str]) -> int:
         if "hits" not in _tables(conn):
             return 0
         digests = list(_rate_limit_keys(config, ids))
-        conn.execute("PRAGMA secure_delete=ON")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            removed = conn.execute(f"DELETE FROM hits WHERE key IN ({_marks(digests)})", digests).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return removed
+        with _secure_deletion(conn):
+            return conn.execute(f"DELETE FROM hits WHERE key IN ({_marks(digests)})", digests).rowcount
 
 
 def delete_citizen(config: Settings, *, conversation_id: Optional[str] = None, dossier_code: Optional[str] = None,

@@ -14,7 +14,8 @@ from typing import Iterator, Optional, Union
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-__all__ = ["connect", "has_table", "tracker_engine", "open_tracker", "is_sqlite", "sqlite_path", "EVENTS"]
+__all__ = ["connect", "has_table", "tracker_engine", "open_tracker", "delete_tracker_events", "is_sqlite",
+           "sqlite_path", "EVENTS"]
 
 EVENTS = "events"   # the table of Rasa's SQLTrackerStore
 
@@ -90,5 +91,34 @@ def open_tracker(url: Union[str, Path], readonly: bool = True) -> Iterator[Optio
         return
     try:
         yield engine if sa.inspect(engine).has_table(EVENTS) else None
+    finally:
+        engine.dispose()
+
+
+def delete_tracker_events(url: Union[str, Path], where: str, params: dict) -> int:
+    """Delete the rows of Rasa's ``events`` table matching ``where`` (SQL with ``:named`` parameters;
+    a list value is expanded for ``IN :name``), in one transaction; the number deleted, 0 when there
+    is no tracker store yet. SQLite: with ``secure_delete`` on and the WAL checkpointed afterwards, so
+    what citizens typed is left neither in free pages nor in the WAL file. Used by the daily purge
+    (``bot.staff``) and by a citizen's deletion (``bot.privacy``)."""
+    engine = tracker_engine(url, readonly=False)
+    if engine is None:
+        return 0
+    statement = sa.text(f"DELETE FROM {EVENTS} WHERE {where}")
+    for name, value in params.items():
+        if isinstance(value, (list, tuple)):
+            statement = statement.bindparams(sa.bindparam(name, expanding=True))
+    try:
+        sqlite = engine.dialect.name == "sqlite"
+        with engine.connect() as conn:
+            if sqlite:
+                conn.execute(sa.text("PRAGMA secure_delete=ON"))
+            with conn.begin():
+                if not sa.inspect(conn).has_table(EVENTS):
+                    return 0
+                removed = conn.execute(statement, params).rowcount
+            if sqlite:
+                conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return removed
     finally:
         engine.dispose()

@@ -264,31 +264,10 @@ def failed_messages(config: Settings, limit: int = 100, messages: Optional[Messa
 
 def purge_tracker_events(url, older_than_days: int, now: Optional[float] = None) -> int:
     """Delete events older than ``older_than_days`` from Rasa's SQL tracker store at ``url``
-    (``Settings.tracker_url``, or a SQLite file's path), if it exists; the number deleted.
-
-    SQLite: deleted with ``secure_delete`` on and the WAL checkpointed afterwards, so what citizens
-    typed is left neither in free pages nor in the WAL file."""
-    from sqlalchemy import inspect, text
-
+    (``Settings.tracker_url``, or a SQLite file's path), if it exists; the number deleted
+    (``readonly_db.delete_tracker_events``: secure_delete and the WAL checkpointed on SQLite)."""
     cutoff = (now or time.time()) - older_than_days * 86400
-    engine = readonly_db.tracker_engine(url, readonly=False)
-    if engine is None:
-        return 0
-    try:
-        sqlite = engine.dialect.name == "sqlite"
-        with engine.connect() as conn:
-            if sqlite:
-                conn.execute(text("PRAGMA secure_delete=ON"))
-            with conn.begin():
-                if not inspect(conn).has_table(readonly_db.EVENTS):
-                    return 0
-                removed = conn.execute(text("DELETE FROM events WHERE timestamp < :cutoff"),
-                                       {"cutoff": cutoff}).rowcount
-            if sqlite:
-                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        return removed
-    finally:
-        engine.dispose()
+    return readonly_db.delete_tracker_events(url, "timestamp < :cutoff", {"cutoff": cutoff})
 
 
 def dossier_pdf(config: Settings, code: str, today: Optional[dt.date] = None) -> Optional[bytes]:
