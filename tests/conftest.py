@@ -97,6 +97,26 @@ def redis_url():
         yield url
 
 
+_app_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app_database(request, tmp_path):
+    """Where a store keeps its data, once per engine: a fresh SQLite file, then a fresh database on
+    the session's PostgreSQL server (``bot/db.py`` runs the same SQL on both)."""
+    from bot import db
+
+    if request.param == "sqlite":
+        target = tmp_path / "bot.db"
+    else:
+        from tests.servers import create_database
+
+        server = request.getfixturevalue("postgres_url")
+        target = create_database(server, f"app_{os.getpid()}_{next(_app_databases)}")
+    yield target
+    db.forget(target)  # close its connections (the test server allows 50)
+
+
 @pytest.fixture(scope="session")
 def domain():
     import yaml
