@@ -7,7 +7,7 @@
 | RASA_HOST | 127.0.0.1 | address the Rasa servers listen on (and the bot app calls them at); another than loopback needs BOT_SECRET |
 | RASA_PORT | 5005 | port of the (first) Rasa server |
 | RASA_PROCESSES | 1 | Rasa server processes `python -m bot run` starts, on RASA_PORT, RASA_PORT+1, …; more than one needs REDIS_URL and BOT_SECRET (and DATABASE_URL when they run on several hosts) |
-| DATABASE_URL | (unset: SQLite in BOT_DATA_DIR) | SQLAlchemy URL of Rasa's tracker store, e.g. `postgresql://bot:…@db.local/bot` |
+| DATABASE_URL | (unset: SQLite in BOT_DATA_DIR) | SQLAlchemy URL of the app's own data and Rasa's tracker store (their tables side by side in one database), e.g. `postgresql://bot:…@db.local/bot` |
 | REDIS_URL | (unset: Rasa's in-memory lock store) | Redis for Rasa's lock store (one turn at a time per conversation across Rasa processes), e.g. `redis://127.0.0.1:6379/0` |
 | ACTIONS_HOST | 127.0.0.1 | address the action server listens on (and Rasa calls it at); another than loopback needs BOT_SECRET |
 | ACTIONS_PORT | 5055 | port of the action server |
@@ -173,6 +173,12 @@ class Settings:
     @property
     def app_db(self) -> Path:
         return self.data_dir / "bot.db"
+
+    @property
+    def app_database(self) -> "Path | str":
+        """Where the bot app keeps its own data (messages, dossiers, handovers, accounts, …), for
+        ``bot.db.database``: DATABASE_URL, or the SQLite file ``bot.db`` in the data folder."""
+        return self.database_url or self.app_db
 
     @property
     def tracker_db(self) -> Path:
