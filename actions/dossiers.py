@@ -102,8 +102,8 @@ def _store_at(path: str) -> DossierStore:
 
 
 def dossier_store() -> DossierStore:
-    """The dossier store in the app's SQLite database (BOT_DATA_DIR/bot.db)."""
-    return _store_at(str(settings.load().app_db))
+    """The dossier store in the app's database (DATABASE_URL, or BOT_DATA_DIR/bot.db)."""
+    return _store_at(str(settings.load().app_database))
 
 
 @lru_cache(maxsize=4)

@@ -14,6 +14,8 @@
 - ``models list | train [--full | --strategy S] | status JOB | activate ID``: trained models (bot/model_registry.py).
 - ``privacy export (--conversation ID | --dossier CODE) [--out FILE] | delete (…) --yes``: one citizen's
   data, exported or deleted in every store (see bot/privacy.py).
+- ``db status | upgrade [REVISION]``: the app's database (DATABASE_URL or BOT_DATA_DIR/bot.db), its
+  Alembic revision, and the migrations (bot/db.py; ``run`` applies them itself).
 - ``telegram set-webhook [--url URL] | delete-webhook``: register the bot's webhook with Telegram
   (default URL: BOT_PUBLIC_URL + /channels/telegram/webhook, with TELEGRAM_WEBHOOK_SECRET).
 """
@@ -38,6 +40,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     problems = config.scale_out_problems()
     if problems:
         sys.exit("Không thể khởi động: " + "; ".join(problems) + ".")
+    from bot import db
+
+    db.upgrade(config.app_database)  # once, before the processes that share the database start
     build_model()
     if not os.environ.get("BOT_MODEL"):   # the model staff activated (bot/model_registry.py), else make model's
         from dataclasses import replace
@@ -322,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.privacy import add_privacy_commands
 
     add_privacy_commands(commands)
+    from bot.db import add_db_commands
+
+    add_db_commands(commands)
     return parser
 
 

@@ -793,7 +793,7 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         app.state.config = config
         auth.install(app.state, config)
         app.state.wakeups = Wakeups(asyncio.get_running_loop())
-        app.state.store = AppMessageStore(config.app_db)
+        app.state.store = AppMessageStore(config.app_database)
         app.state.store.wakeups = app.state.wakeups
         app.state.sessions = WebSessions(config.derived_secret("web-conversation"))
         app.state.limits = RateLimiter(config.limits_db, key_secret=config.derived_secret("rate-limit"))
@@ -801,12 +801,12 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
                                     actions_health_url=config.actions_health_url,
                                     store_checks=shared_stores.health_checks(config))
         app.state.hub = ChannelHub(config, app.state.store)
-        app.state.handovers = HandoverStore(config.app_db)
+        app.state.handovers = HandoverStore(config.app_database)
         wakeups = app.state.wakeups
         app.state.desk = desk = Desk(
             app.state.handovers, app.state.store, app.state.rasa, app.state.hub.delivery, app.state.auth.accounts,
             OfficeHours.parse(config.office_hours), claim_timeout=config.handover_claim_timeout_minutes * 60,
-            notify=lambda: wakeups.notify(console.CONSOLE_KEY), dossiers=DossierStore(config.app_db))
+            notify=lambda: wakeups.notify(console.CONSOLE_KEY), dossiers=DossierStore(config.app_database))
         app.state.auth.on_login.append(desk.logged_in)
         app.state.auth.on_logout.append(desk.logged_out)
         app.state.router = Router(app.state.store, app.state.rasa, max_chars=config.max_message_chars,

@@ -309,7 +309,7 @@ def run_dialogue(args) -> None:
                 print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
             from bot.dossiers import DossierStore
 
-            store = DossierStore(config.app_db)
+            store = DossierStore(config.app_database)
             print("\n== Draft-dossier form turns (passport form, whole form per conversation) ==")
             print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
             for concurrency in (1, 8):

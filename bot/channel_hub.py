@@ -60,8 +60,8 @@ class ChannelHub:
     def __init__(self, config: Settings, store: MessageStore, channels: Optional[dict[str, Channel]] = None):
         self.config = config
         self.store = store
-        self.outbox = Outbox(config.app_db)
-        self.inbox = Inbox(config.app_db)
+        self.outbox = Outbox(config.app_database)
+        self.inbox = Inbox(config.app_database)
         self.channels = channels if channels is not None else _build_channels(config, self.fetch_document)
         self.outbox_worker = OutboxWorker(self.outbox, self.channels, last_inbound=store.last_inbound_at)
         self.delivery = Delivery(self.outbox, wake=self.outbox_worker.wake)

@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bot import db
 from bot.delivery import Delivery
 from bot.dossiers.masking import mask_numbers
 from bot.rasa_client import RasaClient, RasaError, RasaUnavailable
@@ -134,7 +134,7 @@ class Router:
         if local is not None:
             try:
                 self.store.add(conversation_id, "in", shown, channel=channel)
-            except sqlite3.Error as error:
+            except db.ERRORS as error:
                 return self._not_saved(shown, error)
             return Turn(shown, self._reply(conversation_id, [{"text": local, "buttons": []}], channel))
         message = payload or text
@@ -143,18 +143,18 @@ class Router:
             try:
                 intercepted = self.desk.intercept(conversation_id, channel, text, payload)
                 handover = None if intercepted is not None else self.desk.claimed(conversation_id)
-            except sqlite3.Error as error:
+            except db.ERRORS as error:
                 return self._not_saved(shown, error)
             if intercepted is not None:
                 try:
                     self.store.add(conversation_id, "in", shown, channel=channel, payload=payload)
-                except sqlite3.Error as error:
+                except db.ERRORS as error:
                     return self._not_saved(shown, error)
                 return Turn(shown, self._reply(conversation_id, intercepted, channel))
             if handover is not None:
                 try:
                     message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload)
-                except sqlite3.Error as error:
+                except db.ERRORS as error:
                     return self._not_saved(shown, error)
                 await self.desk.during_handover(handover, message_id, message, channel)
                 return Turn(shown, [])
@@ -162,7 +162,7 @@ class Router:
         try:
             message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload,
                                         status="pending", pending_text=None if payload else text)
-        except sqlite3.Error as error:
+        except db.ERRORS as error:
             return self._not_saved(shown, error)
         replies = await self._ask_rasa(conversation_id, message_id, message, channel, repeated)
         return Turn(shown, replies)
@@ -196,7 +196,7 @@ class Router:
                                                                    "dossier") else "asked"
         try:
             return shown + self.desk.request(conversation_id, channel, reason, procedure)
-        except sqlite3.Error as error:
+        except db.ERRORS as error:
             log.error("handover not queued: %s", type(error).__name__)
             return shown + [{"text": NO_DESK, "buttons": []}]
 
@@ -205,7 +205,7 @@ class Router:
         valid_conversation_id(conversation_id)
         try:
             self.store.add(conversation_id, "in", "[tin nhắn không phải chữ]", channel=channel)
-        except sqlite3.Error as error:
+        except db.ERRORS as error:
             return self._not_saved("", error)
         self.delivery.citizen_wrote(conversation_id, channel)
         return Turn("", self._reply(conversation_id, [{"text": text, "buttons": []}], channel))
@@ -275,7 +275,7 @@ class Router:
                 self.store.add(conversation_id, "out", mask_numbers(reply["text"]), channel=channel,
                                buttons=reply["buttons"])
             self.delivery.send(conversation_id, channel, replies)
-        except sqlite3.Error as error:  # the web citizen still gets the answer now
+        except db.ERRORS as error:  # the web citizen still gets the answer now
             log.error("reply not stored: %s", type(error).__name__)
         return replies
 

@@ -32,19 +32,24 @@ import contextlib
 import fcntl
 import functools
 import logging
-import re
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import sqlalchemy
+import sqlalchemy.exc
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
-__all__ = ["Database", "Transaction", "database", "url_for", "MIGRATIONS"]
+__all__ = ["Database", "Transaction", "database", "url_for", "MIGRATIONS", "ERRORS"]
 
 log = logging.getLogger(__name__)
+
+# What a failed database call raises, whichever engine: callers that must answer the citizen
+# politely when the database fails catch these.
+ERRORS = (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock key of "one writer at a time" and pg_advisory_lock key of migrations.
@@ -301,6 +306,54 @@ def migrate(db: Database, revision: str = "head") -> None:
             command.upgrade(config, revision)
             conn.commit()
         log.info("database migrated to %s", current(db))
+
+
+def status(target: "str | Path") -> dict:
+    """Where the app's data is, its revision and the newest one (``python -m bot db status``);
+    does not migrate. The URL is shown without its password."""
+    db = Database(url_for(target))
+    try:
+        return {"database": sqlalchemy.engine.make_url(db.url).render_as_string(hide_password=True),
+                "dialect": db.dialect, "revision": current(db), "head": _head()}
+    finally:
+        db.dispose()
+
+
+def upgrade(target: "str | Path", revision: str = "head") -> dict:
+    """Bring the app's database to ``revision`` (``python -m bot db upgrade``); take a backup first
+    (README, "Deploying for a city")."""
+    db = Database(url_for(target))
+    try:
+        migrate(db, revision)
+    finally:
+        db.dispose()
+    return status(target)
+
+
+def add_db_commands(commands) -> None:
+    """``python -m bot db status | upgrade [REVISION]``: the app's database and its migrations."""
+    import json
+
+    def show(result: dict) -> None:
+        print(json.dumps(result, ensure_ascii=False))
+
+    def run_status(_args) -> None:
+        from bot import settings
+
+        show(status(settings.load().app_database))
+
+    def run_upgrade(args) -> None:
+        from bot import settings
+
+        show(upgrade(settings.load().app_database, args.revision))
+
+    parser = commands.add_parser("db", help="the app's database (DATABASE_URL or BOT_DATA_DIR/bot.db): migrations")
+    operations = parser.add_subparsers(dest="operation", required=True)
+    operations.add_parser("status", help="the database, its Alembic revision and the newest one").set_defaults(
+        func=run_status)
+    up = operations.add_parser("upgrade", help="apply the migrations up to REVISION (default: the newest)")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=run_upgrade)
 
 
 def tables(db: Database) -> set[str]:

@@ -36,7 +36,6 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-import sqlite_utils
 import yaml
 
 from procedures import schema
@@ -273,10 +272,10 @@ class Editor:
 
     _lock = threading.Lock()  # one save at a time in the process (only the bot app writes)
 
-    def __init__(self, versions_db: str | Path, directory: str | Path | None = None, catalogue=None):
+    def __init__(self, versions_db: "str | Path", directory: str | Path | None = None, catalogue=None):
         self.directory = Path(directory) if directory is not None else catalogue_directory()
         self.catalogue = catalogue or default_catalogue
-        self.versions_db = Path(versions_db)
+        self.versions_db = versions_db  # a SQLite path or a SQLAlchemy URL (bot.db.database)
 
     # reading
     def list(self, q: str = "", limit: int = 50, offset: int = 0, source: str = "all") -> dict:
@@ -388,34 +387,26 @@ class Editor:
             raise EditError(None, "Danh mục không đọc được sau khi ghi, đã hoàn tác; bạn báo cho kỹ thuật viên.",
                             str(error), status=409) from None
 
-    # versions
-    def _db(self) -> sqlite_utils.Database:
-        db = sqlite_utils.Database(self.versions_db)
-        if VERSIONS_TABLE not in db.table_names():
-            db[VERSIONS_TABLE].create({"id": int, "procedure_id": str, "author": str, "created": str,
-                                       "action": str, "diff": str, "text": str}, pk="id", if_not_exists=True)
-            db[VERSIONS_TABLE].create_index(["procedure_id", "id"], if_not_exists=True)
-        return db
+    # versions (the app's database, ``bot.db``: SQLite or PostgreSQL)
+    def _db(self):
+        from bot import db
+
+        return db.database(self.versions_db)
 
     def _record_version(self, procedure_id: str, author: str, action: str, diff: str, text: str) -> dict:
         row = {"procedure_id": procedure_id, "author": author, "action": action, "diff": diff, "text": text,
                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        db = self._db()
-        try:
-            row["id"] = db[VERSIONS_TABLE].insert(row).last_pk
-        finally:
-            db.close()
+        row["id"] = self._db().insert(
+            f"INSERT INTO {VERSIONS_TABLE} (procedure_id, author, action, diff, text, created)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (row["procedure_id"], row["author"], row["action"], row["diff"], row["text"], row["created"]))
         return _version_json(row)
 
     def versions(self, procedure_id: str, limit: int = 50) -> list[dict]:
         """The record's versions, newest first."""
-        db = self._db()
-        try:
-            rows = db[VERSIONS_TABLE].rows_where("procedure_id = ?", [procedure_id], order_by="id desc",
-                                                 limit=limit)
-            return [_version_json(r) for r in rows]
-        finally:
-            db.close()
+        rows = self._db().all(f"SELECT * FROM {VERSIONS_TABLE} WHERE procedure_id = ? ORDER BY id DESC LIMIT ?",
+                              (procedure_id, int(limit)))
+        return [_version_json(r) for r in rows]
 
 
 def _version_json(row: dict) -> dict:

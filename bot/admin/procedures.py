@@ -40,7 +40,7 @@ UNCHANGED = "Không có thay đổi nào so với bản đang dùng."
 
 
 def _editor(request: Request) -> Editor:
-    return Editor(versions_db=request.app.state.config.app_db)
+    return Editor(versions_db=request.app.state.config.app_database)
 
 
 def _int(request: Request, name: str, default: int) -> int:
