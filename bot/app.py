@@ -84,7 +84,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import access_log, admin, auth, clock, console, shared_stores, staff
+from bot import access_log, admin, auth, clock, console, db, shared_stores, staff
 from bot import settings as settings_module
 from bot.admin import common as admin_common
 from bot.channel_hub import ChannelHub
@@ -106,6 +106,7 @@ from bot.dossiers import (
 from bot.handover.desk import Desk
 from bot.handover.officehours import OfficeHours
 from bot.handover.store import HandoverStore
+from bot.leases import Leases
 from bot.httpjson import BadJson, is_json, json_body
 from bot.rasa_client import RasaClient
 from bot.ratelimit import RateLimiter
@@ -148,6 +149,7 @@ MESSAGE_KEYS = ("id", "direction", "text", "buttons", "created_at")
 RETRY_EVERY = 30.0
 PURGE_EVERY = 24 * 3600.0
 DESK_EVERY = 5.0
+LEASE_ROUNDS = 3  # a loop's lease lasts three of its rounds: a dead holder is replaced within that
 STAFF_OFF = "Chưa cấu hình STAFF_API_TOKEN: API cho cán bộ đang tắt."
 STAFF_DENIED = "Thiếu hoặc sai mã truy cập. Gửi kèm tiêu đề “Authorization: Bearer <STAFF_API_TOKEN>”."
 MAX_ACTOR_CHARS, MAX_NOTE_CHARS = 100, 1000
@@ -740,9 +742,20 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(SERVER_ERROR, 500)
 
 
-async def _retry_loop(router: Router) -> None:
+async def _leased(leases: Leases, name: str, every: float) -> bool:
+    """This process's turn for loop ``name`` (see ``bot/leases.py``); a failure to ask is no turn."""
+    try:
+        return await run_in_threadpool(leases.acquire, name, LEASE_ROUNDS * every)
+    except Exception as error:  # noqa: BLE001 — the database is down: skip this round, try the next
+        log.error("lease %s not taken: %s", name, type(error).__name__)
+        return False
+
+
+async def _retry_loop(router: Router, leases: Leases) -> None:
     while True:
         await asyncio.sleep(RETRY_EVERY)
+        if not await _leased(leases, "retry", RETRY_EVERY):
+            continue
         try:
             await router.retry_pending()
         except Exception as error:  # noqa: BLE001 — logged, never swallowed; the next round goes on
@@ -761,11 +774,17 @@ def _purge_drafts(config: settings_module.Settings) -> None:
         log.exception("purging old drafts failed")
 
 
-async def _purge_loop(config: settings_module.Settings, handovers: HandoverStore) -> None:
-    while True:
-        await asyncio.sleep(PURGE_EVERY)
+async def _purge(config: settings_module.Settings, handovers: HandoverStore, leases: Leases) -> None:
+    """The daily purge, in one process: the lease outlives the round, so the others skip it that day."""
+    if await _leased(leases, "purge", PURGE_EVERY / LEASE_ROUNDS / 2):
         await run_in_threadpool(_purge_drafts, config)
         await run_in_threadpool(_purge_handovers, config, handovers)
+
+
+async def _purge_loop(config: settings_module.Settings, handovers: HandoverStore, leases: Leases) -> None:
+    while True:
+        await asyncio.sleep(PURGE_EVERY)
+        await _purge(config, handovers, leases)
 
 
 def _purge_handovers(config: settings_module.Settings, handovers: HandoverStore) -> None:
@@ -775,10 +794,12 @@ def _purge_handovers(config: settings_module.Settings, handovers: HandoverStore)
         log.exception("purging old handovers failed")
 
 
-async def _desk_loop(desk: Desk) -> None:
-    """Claim time-outs, vanished consoles and queue places, every DESK_EVERY seconds."""
+async def _desk_loop(desk: Desk, leases: Leases) -> None:
+    """Claim time-outs, vanished consoles and queue places, every DESK_EVERY seconds (in one process)."""
     while True:
         await asyncio.sleep(DESK_EVERY)
+        if not await _leased(leases, "desk", DESK_EVERY):
+            continue
         try:
             await run_in_threadpool(desk.tick)
         except Exception as error:  # noqa: BLE001 — logged; the next round goes on
@@ -812,14 +833,16 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         app.state.router = Router(app.state.store, app.state.rasa, max_chars=config.max_message_chars,
                                   max_attempts=config.max_attempts, delivery=app.state.hub.delivery, desk=desk)
         await app.state.hub.start(app.state.router)
-        _purge_drafts(config)
-        _purge_handovers(config, app.state.handovers)
-        tasks = [asyncio.create_task(_retry_loop(app.state.router)),
-                 asyncio.create_task(_purge_loop(config, app.state.handovers)),
-                 asyncio.create_task(_desk_loop(desk))]
+        app.state.leases = leases = Leases(config.app_database)
+        await _purge(config, app.state.handovers, leases)
+        tasks = [asyncio.create_task(_retry_loop(app.state.router, leases)),
+                 asyncio.create_task(_purge_loop(config, app.state.handovers, leases)),
+                 asyncio.create_task(_desk_loop(desk, leases))]
         yield
         for task in tasks:
             task.cancel()
+        with contextlib.suppress(*db.ERRORS):
+            await run_in_threadpool(leases.release_all)
         await app.state.hub.stop()
         await app.state.rasa.aclose()
         app.state.handovers.close()
