@@ -65,7 +65,7 @@ from bot.dossiers import (
 )
 from bot.dossiers.codes import split_code
 from bot.dossiers.validators import format_date
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import RateLimiter, RedisRateLimiter
 from bot.vntext import fold
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,17 @@ def dossier_store() -> DossierStore:
 
 
 @lru_cache(maxsize=4)
-def _limiter_at(path: str, key_secret: str) -> RateLimiter:
+def _limiter_at(path: str, key_secret: str, redis_url: str = "") -> RateLimiter:
+    if redis_url:
+        return RedisRateLimiter(redis_url, key_secret=key_secret)
     return RateLimiter(path, key_secret=key_secret)
 
 
 def guess_limiter() -> RateLimiter:
-    """The persisted rate limiter (BOT_DATA_DIR/limits.db); keys (conversation ids) stored as HMACs."""
+    """The persisted rate limiter (Redis with REDIS_URL, else BOT_DATA_DIR/limits.db); keys (conversation
+    ids) stored as HMACs."""
     config = settings.load()
-    return _limiter_at(str(config.limits_db), config.derived_secret("rate-limit-keys"))
+    return _limiter_at(str(config.limits_db), config.derived_secret("rate-limit-keys"), config.redis_url)
 
 
 def guess_allowed(code: str, client: str) -> bool:

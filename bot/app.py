@@ -84,7 +84,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import access_log, admin, auth, clock, console, db, shared_stores, staff
+from bot import access_log, admin, auth, clock, console, db, ratelimit, shared_stores, staff
 from bot import settings as settings_module
 from bot.admin import common as admin_common
 from bot.channel_hub import ChannelHub
@@ -109,7 +109,6 @@ from bot.handover.store import HandoverStore
 from bot.leases import Leases
 from bot.httpjson import BadJson, is_json, json_body
 from bot.rasa_client import RasaClient
-from bot.ratelimit import RateLimiter
 from bot.store import MessageStore
 from bot.web_sessions import HEADER as TOKEN_HEADER
 from bot.web_sessions import WebSessions
@@ -817,7 +816,7 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         app.state.store = AppMessageStore(config.app_database)
         app.state.store.wakeups = app.state.wakeups
         app.state.sessions = WebSessions(config.derived_secret("web-conversation"))
-        app.state.limits = RateLimiter(config.limits_db, key_secret=config.derived_secret("rate-limit"))
+        app.state.limits = ratelimit.for_config(config, key_secret=config.derived_secret("rate-limit"))
         app.state.rasa = RasaClient(config.rasa_urls, timeout=config.rasa_timeout, token=config.rasa_token,
                                     actions_health_url=config.actions_health_url,
                                     store_checks=shared_stores.health_checks(config))

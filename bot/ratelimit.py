@@ -1,11 +1,14 @@
-"""Persisted rate limits (sliding window) in a small SQLite file shared by every process.
+"""Persisted rate limits (sliding window): a small SQLite file shared by every process on one
+machine, or Redis (``REDIS_URL``) shared by every machine.
 
-Used for the public routes (per client address, per conversation) and for guesses of the
-last 4 phone digits of a dossier (per code, per client, and a global ceiling). Limits
-survive a restart and hold across processes on one machine (the scale-out issue moves
-them to Redis behind the same interface)::
+Used for the public routes (per client address, per conversation), for guesses of the last 4
+phone digits of a dossier (per code, per client, and a global ceiling) and for login lock-outs
+(``bot/accounts.py``). Limits survive a restart. :func:`for_config` picks the backend: with
+several bot app machines a SQLite file would give each its own count, so a deployment with
+``REDIS_URL`` counts in Redis (sorted sets, one Lua script per check, so a check and its hit
+are one atomic step as in SQLite's ``BEGIN IMMEDIATE``)::
 
-    limits = RateLimiter(config.limits_db)
+    limits = for_config(config, key_secret=config.derived_secret("rate-limit"))  # or RateLimiter(path)
     if not limits.allow("ip:203.0.113.7", limit=60, window=60):   # counts this hit
         ... 429
     if limits.blocked("guess-code:HS-2026-7KQ4M9", limit=5, window=3600):  # only looks
@@ -27,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "RedisRateLimiter", "for_config"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hits (
@@ -113,3 +116,73 @@ class RateLimiter:
     def reset(self, key: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM hits WHERE key = ?", (self._key(key),))
+
+
+# KEYS: the rules' keys; ARGV: now, a unique member suffix, then limit and window of each key, then
+# "1" to count a hit when none is over its limit ("0": only look). Returns 1 when allowed.
+_CHECK = """
+local now = tonumber(ARGV[1])
+local count = ARGV[#ARGV] == "1"
+for i, key in ipairs(KEYS) do
+    local limit, window = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+    redis.call("ZREMRANGEBYSCORE", key, "-inf", now - tonumber(ARGV[2]))
+    if redis.call("ZCOUNT", key, "(" .. (now - window), "+inf") >= limit then
+        return 0
+    end
+end
+if count then
+    local seq = redis.call("INCR", KEYS[1] .. ":seq")
+    redis.call("EXPIRE", KEYS[1] .. ":seq", tonumber(ARGV[2]))
+    for _, key in ipairs(KEYS) do
+        redis.call("ZADD", key, now, now .. ":" .. seq)
+        redis.call("EXPIRE", key, tonumber(ARGV[2]))
+    end
+end
+return 1
+"""
+REDIS_PREFIX = "thtc:rate:"
+
+
+class RedisRateLimiter(RateLimiter):
+    """The same limits in Redis, for several machines (see the module docstring)."""
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.time, key_secret: str | None = None,
+                 client=None):
+        import redis
+
+        self.path = None
+        self._clock = clock
+        self._secret = key_secret.encode() if key_secret else None
+        self._redis = client or redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._check = self._redis.register_script(_CHECK)
+
+    def _name(self, key: str) -> str:
+        return REDIS_PREFIX + self._key(key)
+
+    def _run(self, rules: list[tuple[str, int, float]], count: bool) -> bool:
+        args: list = [repr(self._clock()), KEEP_SECONDS]
+        for _, limit, window in rules:
+            args += [int(limit), float(window)]
+        return bool(self._check(keys=[self._name(k) for k, _, _ in rules], args=[*args, "1" if count else "0"]))
+
+    def allow_all(self, rules: Iterable[tuple[str, int, float]]) -> bool:
+        return self._run(list(rules), count=True)
+
+    def blocked(self, key: str, limit: int, window: float) -> bool:
+        return not self._run([(key, limit, window)], count=False)
+
+    def record(self, *keys: str) -> None:
+        if keys:  # no limit can refuse these: a limit above any count
+            self._run([(k, 2 ** 31, KEEP_SECONDS) for k in keys], count=True)
+
+    def reset(self, key: str) -> None:
+        self._redis.delete(self._name(key))
+
+
+def for_config(config, key_secret: str | None = None, clock: Callable[[], float] = time.time,
+               path: "Path | str | None" = None) -> RateLimiter:
+    """The deployment's limiter: Redis when ``REDIS_URL`` is set, else the SQLite file ``path``
+    (default ``config.limits_db``)."""
+    if config.redis_url:
+        return RedisRateLimiter(config.redis_url, clock=clock, key_secret=key_secret)
+    return RateLimiter(path if path is not None else config.limits_db, clock=clock, key_secret=key_secret)
