@@ -107,6 +107,7 @@ from bot.handover.desk import Desk
 from bot.handover.officehours import OfficeHours
 from bot.handover.store import HandoverStore
 from bot.leases import Leases
+from bot.wakeups import Wakeups
 from bot.httpjson import BadJson, is_json, json_body
 from bot.rasa_client import RasaClient
 from bot.store import MessageStore
@@ -377,44 +378,6 @@ def _per_client(request: Request) -> list[tuple[str, int]]:
 
 
 # --- web chat -------------------------------------------------------------------------------------
-
-class Wakeups:
-    """Wakes the event streams of a conversation as soon as this process stores a message in it.
-
-    ``notify`` may be called from any thread (the staff API changes states in the thread pool);
-    messages other processes store are found by the streams' polling instead.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._waiting: dict[str, set[asyncio.Event]] = {}
-
-    def notify(self, conversation_id: str) -> None:
-        with contextlib.suppress(RuntimeError):   # the loop is closed: nobody is listening any more
-            self._loop.call_soon_threadsafe(self._wake, conversation_id)
-
-    def _wake(self, conversation_id: str) -> None:
-        for event in self._waiting.get(conversation_id, ()):
-            event.set()
-
-    @contextlib.contextmanager
-    def listen(self, conversation_id: str):
-        event = asyncio.Event()
-        self._waiting.setdefault(conversation_id, set()).add(event)
-        try:
-            yield event
-        finally:
-            waiting = self._waiting.get(conversation_id, set())
-            waiting.discard(event)
-            if not waiting:
-                self._waiting.pop(conversation_id, None)
-
-    def listeners(self, conversation_id: str | None = None) -> int:
-        """How many streams wait (for one conversation, or in all): tests check streams end."""
-        if conversation_id is not None:
-            return len(self._waiting.get(conversation_id, ()))
-        return sum(len(events) for events in self._waiting.values())
-
 
 class AppMessageStore(MessageStore):
     """The app's message store: every message it stores wakes that conversation's event streams."""
@@ -806,13 +769,17 @@ async def _desk_loop(desk: Desk, leases: Leases) -> None:
 
 
 def create_app(config: settings_module.Settings | None = None) -> Starlette:
+    from bot.processes import install_log_hygiene
+
+    install_log_hygiene()  # also in uvicorn's worker processes (APP_PROCESSES > 1), which start afresh
     config = config or settings_module.load()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         app.state.config = config
         auth.install(app.state, config)
-        app.state.wakeups = Wakeups(asyncio.get_running_loop())
+        app.state.wakeups = Wakeups(asyncio.get_running_loop(), redis_url=config.redis_url)
+        app.state.wakeups.start()
         app.state.store = AppMessageStore(config.app_database)
         app.state.store.wakeups = app.state.wakeups
         app.state.sessions = WebSessions(config.derived_secret("web-conversation"))
@@ -843,6 +810,7 @@ def create_app(config: settings_module.Settings | None = None) -> Starlette:
         with contextlib.suppress(*db.ERRORS):
             await run_in_threadpool(leases.release_all)
         await app.state.hub.stop()
+        await app.state.wakeups.stop()
         await app.state.rasa.aclose()
         app.state.handovers.close()
 

@@ -310,7 +310,8 @@ class Stack:
                       "--credentials", str(ROOT / "credentials.yml")]
                for name, port in zip(self.rasa_names, s.rasa_ports)},
             "app": [py, "-m", "bot.processes", "uvicorn", "bot.app:create_app", "--factory", "--host", s.host,
-                    "--port", str(s.port), "--no-access-log", "--ws", "none"],
+                    "--port", str(s.port), "--no-access-log", "--ws", "none",
+                    *(["--workers", str(s.app_processes)] if s.app_processes > 1 else [])],
         }
 
     def health_urls(self) -> dict[str, str]:

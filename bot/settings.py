@@ -8,7 +8,8 @@
 | RASA_PORT | 5005 | port of the (first) Rasa server |
 | RASA_PROCESSES | 1 | Rasa server processes `python -m bot run` starts, on RASA_PORT, RASA_PORT+1, …; more than one needs REDIS_URL and BOT_SECRET (and DATABASE_URL when they run on several hosts) |
 | DATABASE_URL | (unset: SQLite in BOT_DATA_DIR) | SQLAlchemy URL of the app's own data and Rasa's tracker store (their tables side by side in one database), e.g. `postgresql://bot:…@db.local/bot` |
-| REDIS_URL | (unset: Rasa's in-memory lock store) | Redis for Rasa's lock store (one turn at a time per conversation across Rasa processes), e.g. `redis://127.0.0.1:6379/0` |
+| REDIS_URL | (unset: Rasa's in-memory lock store, limits in BOT_DATA_DIR) | Redis for Rasa's lock store (one turn at a time per conversation across Rasa processes), the rate limits and lock-outs of every machine, and instant live updates across bot app processes, e.g. `redis://127.0.0.1:6379/0` |
+| APP_PROCESSES | 1 | bot app processes (uvicorn workers on BOT_PORT); more than one needs BOT_SECRET |
 | ACTIONS_HOST | 127.0.0.1 | address the action server listens on (and Rasa calls it at); another than loopback needs BOT_SECRET |
 | ACTIONS_PORT | 5055 | port of the action server |
 | ACTIONS_TOKEN | derived from BOT_SECRET | shared secret Rasa sends to the action server (refused without it) |
@@ -116,6 +117,7 @@ class Settings:
     handover_claim_timeout_minutes: float = 10
     nlu_data_dir: Path = ROOT / "nlu_data"
     rasa_processes: int = 1
+    app_processes: int = 1
     database_url: str = field(default="", repr=False)
     redis_url: str = field(default="", repr=False)
 
@@ -134,13 +136,15 @@ class Settings:
         return tuple(f"http://{call_host(self.rasa_host)}:{port}" for port in self.rasa_ports)
 
     def scale_out_problems(self) -> list[str]:
-        """Why these settings cannot run more than one Rasa process (empty when they can)."""
+        """Why these settings cannot run as configured (several processes or hosts; empty when they can)."""
         problems = []
         exposed = [name for name, host in (("RASA_HOST", self.rasa_host), ("ACTIONS_HOST", self.actions_host))
                    if not _loopback(host)]
         if exposed and not self.secret_override:
             problems.append(f"{' và '.join(exposed)} không phải địa chỉ nội bộ (loopback): cần BOT_SECRET, để mọi "
                             "máy dùng cùng một khóa bí mật")
+        if self.app_processes > 1 and not self.secret_override:
+            problems.append("APP_PROCESSES > 1 cần BOT_SECRET: mọi tiến trình phải dùng cùng một khóa bí mật")
         if self.rasa_processes == 1:
             return problems
         if not self.redis_url:
@@ -294,6 +298,7 @@ def load() -> Settings:
         handover_claim_timeout_minutes=_float("HANDOVER_CLAIM_TIMEOUT_MINUTES", 10),
         nlu_data_dir=_path("NLU_DATA_DIR", "nlu_data"),
         rasa_processes=max(1, _int("RASA_PROCESSES", 1)),
+        app_processes=min(32, max(1, _int("APP_PROCESSES", 1))),
         database_url=os.environ.get("DATABASE_URL", ""),
         redis_url=os.environ.get("REDIS_URL", ""),
     )
