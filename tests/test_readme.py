@@ -34,3 +34,20 @@ def test_intents_listed_in_readme_are_the_domain_intents():
     for intent in domain["intents"]:
         if intent != "show_procedures":  # only reachable from a button
             assert f"`{intent}`" in README, intent
+
+
+def test_the_compose_file_sets_only_documented_settings():
+    """scripts/deploy/compose.yml (not run here: no Docker) names settings that exist, and the
+    several-process layout it describes passes the settings' own checks."""
+    from dataclasses import replace
+
+    from bot import settings
+
+    compose = yaml.safe_load((ROOT / "scripts" / "deploy" / "compose.yml").read_text(encoding="utf-8"))
+    documented = {line.split("|")[1].strip() for line in settings.__doc__.splitlines() if line.startswith("| ")}
+    environment = compose["services"]["bot"]["environment"]
+    assert set(environment) <= documented
+    config = replace(settings.load(), secret_override="x" * 32, database_url="postgresql://bot@db/bot",
+                     redis_url="redis://redis:6379/0", rasa_processes=int(environment["RASA_PROCESSES"]),
+                     app_processes=int(environment["APP_PROCESSES"]))
+    assert config.scale_out_problems() == []
