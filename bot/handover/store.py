@@ -1,4 +1,4 @@
-"""The handover's records, in the app's SQLite database (``var/bot.db``, beside the messages).
+"""The handover's records, in the app's own database (``bot/db.py``: SQLite or PostgreSQL), beside the messages.
 
 Tables:
 
@@ -25,98 +25,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from bot import db as dbmod
 from bot.dossiers.masking import mask
 
 __all__ = ["HandoverStore", "Handover", "AlreadyClaimed", "NotFound", "Callback", "OPEN_STATES", "STATUSES"]
 
 OPEN_STATES = ("waiting", "claimed")
 STATUSES = ("online", "away", "offline")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS handovers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('waiting', 'claimed', 'closed')),
-    reason TEXT NOT NULL,
-    procedure TEXT,
-    requested_at TEXT NOT NULL,
-    assigned_to TEXT,
-    team TEXT,
-    claimed_at TEXT,
-    last_citizen_at TEXT,
-    last_volunteer_at TEXT,
-    ended_at TEXT,
-    outcome TEXT,
-    close_reason TEXT,
-    paused INTEGER NOT NULL DEFAULT 0,
-    notified_position INTEGER,
-    rating_asked_at TEXT,
-    rating INTEGER,
-    rating_comment TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS handovers_open ON handovers (conversation_id) WHERE state != 'closed';
-CREATE INDEX IF NOT EXISTS handovers_state ON handovers (state, requested_at);
-CREATE INDEX IF NOT EXISTS handovers_conversation ON handovers (conversation_id, id);
-CREATE TABLE IF NOT EXISTS handover_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    handover_id INTEGER NOT NULL,
-    conversation_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    actor TEXT,
-    team TEXT,
-    at TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS handover_events_at ON handover_events (at);
-CREATE TABLE IF NOT EXISTS handover_notes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL,
-    handover_id INTEGER,
-    author TEXT NOT NULL,
-    text TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS handover_notes_conversation ON handover_notes (conversation_id, id);
-CREATE TABLE IF NOT EXISTS canned_replies (
-    code TEXT PRIMARY KEY,
-    text TEXT NOT NULL,
-    updated_by TEXT,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS presence (
-    username TEXT PRIMARY KEY,
-    status TEXT NOT NULL CHECK (status IN ('online', 'away', 'offline')),
-    updated_at TEXT NOT NULL,
-    seen_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS callbacks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    procedure TEXT,
-    question TEXT NOT NULL,
-    phone TEXT,
-    phone_masked TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('open', 'done')),
-    created_at TEXT NOT NULL,
-    done_at TEXT,
-    done_by TEXT
-);
-CREATE INDEX IF NOT EXISTS callbacks_state ON callbacks (state, id);
-CREATE TABLE IF NOT EXISTS callback_drafts (
-    conversation_id TEXT PRIMARY KEY,
-    step TEXT NOT NULL CHECK (step IN ('phone', 'question')),
-    phone TEXT,
-    created_at TEXT NOT NULL
-);
-"""
 
 
 class NotFound(LookupError):
@@ -183,30 +102,28 @@ def _iso(when: dt.datetime) -> str:
     return when.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
-def _handover(row: sqlite3.Row | None) -> Handover | None:
+def _handover(row) -> Handover | None:
     if row is None:
         return None
-    values = {key: row[key] for key in row.keys()}
+    values = dict(row)
     values["paused"] = bool(values["paused"])
     return Handover(**values)
 
 
-class HandoverStore:
-    """Thread-safe access to the handover tables (``clock`` returns an aware datetime)."""
+def _callback(row) -> Callback | None:
+    return Callback(**dict(row)) if row is not None else None
 
-    def __init__(self, path: Path | str, *, clock=None):
+
+class HandoverStore:
+    """The handover tables (thread-safe: every call is its own transaction; ``clock`` returns an
+    aware datetime)."""
+
+    def __init__(self, path: "Path | str | dbmod.Database", *, clock=None):
+        """``path``: a SQLite file, a SQLAlchemy URL (``DATABASE_URL``) or an open ``Database``."""
         from bot import clock as vn_clock
 
         self._clock = clock or vn_clock.utcnow
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=10, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.RLock()
+        self.db = dbmod.database(path)
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -215,19 +132,18 @@ class HandoverStore:
         return _iso(self._clock())
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Nothing to close: the process's ``Database`` keeps the connections (kept for callers)."""
 
     # --- events ----------------------------------------------------------------------------------
 
-    def _event(self, handover_id: int, conversation_id: str, kind: str, actor: str | None = None,
-               team: str | None = None, detail: dict | None = None, at: str | None = None) -> int:
-        cursor = self._db.execute(
+    def _event(self, tx: dbmod.Transaction, handover_id: int, conversation_id: str, kind: str,
+               actor: str | None = None, team: str | None = None, detail: dict | None = None,
+               at: str | None = None) -> int:
+        return tx.insert(
             "INSERT INTO handover_events (handover_id, conversation_id, kind, actor, team, at, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (handover_id, conversation_id, kind, actor, team, at or self.now_iso(),
+            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (int(handover_id), conversation_id, kind, actor, team, at or self.now_iso(),
              json.dumps(detail or {}, ensure_ascii=False)))
-        return cursor.lastrowid
 
     def events(self, since: dt.datetime | None = None, after_id: int = 0, limit: int | None = None) -> list[dict]:
         """Recorded events (oldest first), from ``since`` or with an id above ``after_id``."""
@@ -238,64 +154,58 @@ class HandoverStore:
         query += " ORDER BY id"
         if limit:
             query += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._db.execute(query, params).fetchall()
-        return [{**{k: row[k] for k in row.keys()}, "detail": json.loads(row["detail"] or "{}")} for row in rows]
+        rows = self.db.all(query, params)
+        return [{**dict(row), "detail": json.loads(row["detail"] or "{}")} for row in rows]
 
     def last_event_id(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COALESCE(MAX(id), 0) FROM handover_events").fetchone()[0]
+        return int(self.db.scalar("SELECT COALESCE(MAX(id), 0) FROM handover_events"))
 
     # --- handovers -------------------------------------------------------------------------------
 
-    def _row_by_id(self, handover_id: int) -> sqlite3.Row | None:
-        return self._db.execute("SELECT * FROM handovers WHERE id = ?", (handover_id,)).fetchone()
+    @staticmethod
+    def _row_by_id(tx: dbmod.Transaction, handover_id: int):
+        return tx.one("SELECT * FROM handovers WHERE id = ?", (int(handover_id),))
 
-    def _open_row(self, conversation_id: str) -> sqlite3.Row | None:
-        """The conversation's waiting or claimed handover row (callers hold the lock)."""
-        return self._db.execute("SELECT * FROM handovers WHERE conversation_id = ? AND state != 'closed'",
-                                (conversation_id,)).fetchone()
+    @staticmethod
+    def _open_row(tx: dbmod.Transaction, conversation_id: str):
+        """The conversation's waiting or claimed handover row."""
+        return tx.one("SELECT * FROM handovers WHERE conversation_id = ? AND state != 'closed'", (conversation_id,))
 
     def get(self, handover_id: int) -> Handover | None:
-        with self._lock:
-            return _handover(self._row_by_id(handover_id))
+        with self.db.read() as tx:
+            return _handover(self._row_by_id(tx, handover_id))
 
     def open_for(self, conversation_id: str) -> Handover | None:
         """The conversation's waiting or claimed handover, if any."""
-        with self._lock:
-            return _handover(self._open_row(conversation_id))
+        with self.db.read() as tx:
+            return _handover(self._open_row(tx, conversation_id))
 
     def latest_for(self, conversation_id: str) -> Handover | None:
         """The conversation's newest handover, open or not."""
-        with self._lock:
-            return _handover(self._db.execute(
-                "SELECT * FROM handovers WHERE conversation_id = ? ORDER BY id DESC LIMIT 1",
-                (conversation_id,)).fetchone())
+        return _handover(self.db.one("SELECT * FROM handovers WHERE conversation_id = ? ORDER BY id DESC LIMIT 1",
+                                     (conversation_id,)))
 
     def request(self, conversation_id: str, channel: str, reason: str,
                 procedure: str | None = None) -> tuple[Handover, bool]:
         """Put the conversation in the queue; ``(handover, created)`` — the open one if it has one."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._open_row(conversation_id)
+        with self.db.write() as tx:
+            row = self._open_row(tx, conversation_id)
             if row is not None:
                 if procedure and not row["procedure"]:
-                    self._db.execute("UPDATE handovers SET procedure = ? WHERE id = ?", (procedure, row["id"]))
-                return _handover(self._row_by_id(row["id"])), False
+                    tx.execute("UPDATE handovers SET procedure = ? WHERE id = ?", (procedure, row["id"]))
+                return _handover(self._row_by_id(tx, row["id"])), False
             now = self.now_iso()
-            cursor = self._db.execute(
+            handover_id = tx.insert(
                 "INSERT INTO handovers (conversation_id, channel, state, reason, procedure, requested_at,"
-                " last_citizen_at) VALUES (?, ?, 'waiting', ?, ?, ?, ?)",
+                " last_citizen_at) VALUES (?, ?, 'waiting', ?, ?, ?, ?) RETURNING id",
                 (conversation_id, channel, reason, procedure, now, now))
-            self._event(cursor.lastrowid, conversation_id, "requested", detail={"reason": reason, "channel": channel},
+            self._event(tx, handover_id, conversation_id, "requested", detail={"reason": reason, "channel": channel},
                         at=now)
-            return _handover(self._row_by_id(cursor.lastrowid)), True
+            return _handover(self._row_by_id(tx, handover_id)), True
 
     def waiting(self) -> list[Handover]:
         """The queue, oldest request first."""
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM handovers WHERE state = 'waiting' ORDER BY requested_at, id"
-                                    ).fetchall()
+        rows = self.db.all("SELECT * FROM handovers WHERE state = 'waiting' ORDER BY requested_at, id")
         return [_handover(r) for r in rows]
 
     def position(self, conversation_id: str) -> int | None:
@@ -306,8 +216,8 @@ class HandoverStore:
         return None
 
     def set_notified_position(self, handover_id: int, position: int | None) -> None:
-        with self._lock:
-            self._db.execute("UPDATE handovers SET notified_position = ? WHERE id = ?", (position, handover_id))
+        self.db.execute("UPDATE handovers SET notified_position = ? WHERE id = ?",
+                        (None if position is None else int(position), int(handover_id)))
 
     def claim(self, conversation_id: str, username: str, team: str | None) -> Handover:
         """Give the waiting chat to ``username``: one conditional UPDATE, so of two claims one wins.
@@ -315,110 +225,100 @@ class HandoverStore:
         Raises ``AlreadyClaimed`` (with the owner) when it is not waiting, ``NotFound`` when the
         conversation has no open handover.
         """
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self.db.write() as tx:
             now = self.now_iso()
-            changed = self._db.execute(
+            changed = tx.execute(
                 "UPDATE handovers SET state = 'claimed', assigned_to = ?, team = ?, claimed_at = ?,"
                 " last_volunteer_at = NULL WHERE conversation_id = ? AND state = 'waiting'",
                 (username, team, now, conversation_id)).rowcount
-            row = self._open_row(conversation_id)
+            row = self._open_row(tx, conversation_id)
             if row is None:
                 raise NotFound(conversation_id)
             if not changed:
                 raise AlreadyClaimed(row["assigned_to"], row["state"])
-            self._event(row["id"], conversation_id, "claimed", actor=username, team=team, at=now)
+            self._event(tx, row["id"], conversation_id, "claimed", actor=username, team=team, at=now)
             return _handover(row)
 
     def assign(self, conversation_id: str, username: str, team: str | None, by: str) -> Handover:
         """A supervisor gives the open chat to ``username`` (waiting or claimed by someone else)."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._open_row(conversation_id)
+        with self.db.write() as tx:
+            row = self._open_row(tx, conversation_id)
             if row is None:
                 raise NotFound(conversation_id)
             now = self.now_iso()
-            self._db.execute("UPDATE handovers SET state = 'claimed', assigned_to = ?, team = ?,"
-                             " claimed_at = COALESCE(claimed_at, ?), last_volunteer_at = NULL,"
-                             " last_citizen_at = ? WHERE id = ?", (username, team, now, now, row["id"]))
-            self._event(row["id"], conversation_id, "assigned", actor=by, team=team, detail={"username": username},
-                        at=now)
-            return _handover(self._row_by_id(row["id"]))
+            tx.execute("UPDATE handovers SET state = 'claimed', assigned_to = ?, team = ?,"
+                       " claimed_at = COALESCE(claimed_at, ?), last_volunteer_at = NULL,"
+                       " last_citizen_at = ? WHERE id = ?", (username, team, now, now, row["id"]))
+            self._event(tx, row["id"], conversation_id, "assigned", actor=by, team=team,
+                        detail={"username": username}, at=now)
+            return _handover(self._row_by_id(tx, row["id"]))
 
     def set_paused(self, handover_id: int, paused: bool) -> None:
-        with self._lock:
-            self._db.execute("UPDATE handovers SET paused = ? WHERE id = ?", (int(paused), handover_id))
+        self.db.execute("UPDATE handovers SET paused = ? WHERE id = ?", (int(bool(paused)), int(handover_id)))
 
     def citizen_wrote(self, handover_id: int) -> None:
-        with self._lock:
-            self._db.execute("UPDATE handovers SET last_citizen_at = ? WHERE id = ?", (self.now_iso(), handover_id))
+        self.db.execute("UPDATE handovers SET last_citizen_at = ? WHERE id = ?", (self.now_iso(), int(handover_id)))
 
     def volunteer_replied(self, handover_id: int, username: str, team: str | None) -> None:
-        with self._lock, self._db:
+        with self.db.write() as tx:
             now = self.now_iso()
-            self._db.execute("UPDATE handovers SET last_volunteer_at = ? WHERE id = ?", (now, handover_id))
-            row = self._db.execute("SELECT conversation_id FROM handovers WHERE id = ?", (handover_id,)).fetchone()
-            self._event(handover_id, row["conversation_id"], "replied", actor=username, team=team, at=now)
+            tx.execute("UPDATE handovers SET last_volunteer_at = ? WHERE id = ?", (now, int(handover_id)))
+            conversation_id = tx.scalar("SELECT conversation_id FROM handovers WHERE id = ?", (int(handover_id),))
+            self._event(tx, handover_id, conversation_id, "replied", actor=username, team=team, at=now)
 
     def requeue(self, handover_id: int, why: str, actor: str | None = None) -> Handover | None:
         """Back to the queue (keeping its place by the first request time); None if it was not claimed."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT * FROM handovers WHERE id = ? AND state = 'claimed'",
-                                   (handover_id,)).fetchone()
+        with self.db.write() as tx:
+            row = tx.one("SELECT * FROM handovers WHERE id = ? AND state = 'claimed'", (int(handover_id),))
             if row is None:
                 return None
-            self._db.execute("UPDATE handovers SET state = 'waiting', assigned_to = NULL, team = NULL,"
-                             " notified_position = NULL WHERE id = ?", (handover_id,))
-            self._event(handover_id, row["conversation_id"], "requeued", actor=actor or row["assigned_to"],
+            tx.execute("UPDATE handovers SET state = 'waiting', assigned_to = NULL, team = NULL,"
+                       " notified_position = NULL WHERE id = ?", (int(handover_id),))
+            self._event(tx, handover_id, row["conversation_id"], "requeued", actor=actor or row["assigned_to"],
                         team=row["team"], detail={"why": why, "from": row["assigned_to"]})
-            return _handover(self._row_by_id(handover_id))
+            return _handover(self._row_by_id(tx, handover_id))
 
     def end(self, handover_id: int, outcome: str, actor: str, reason: str | None = None) -> Handover:
         """End an open handover: ``released`` (back to the bot) or ``closed``."""
         if outcome not in ("released", "closed"):
             raise ValueError(outcome)
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT * FROM handovers WHERE id = ? AND state != 'closed'",
-                                   (handover_id,)).fetchone()
+        with self.db.write() as tx:
+            row = tx.one("SELECT * FROM handovers WHERE id = ? AND state != 'closed'", (int(handover_id),))
             if row is None:
                 raise NotFound(str(handover_id))
             now = self.now_iso()
             asked = now if outcome == "closed" else None
-            self._db.execute("UPDATE handovers SET state = 'closed', outcome = ?, close_reason = ?, ended_at = ?,"
-                             " rating_asked_at = ? WHERE id = ?", (outcome, reason, now, asked, handover_id))
-            self._event(handover_id, row["conversation_id"], outcome, actor=actor, team=row["team"],
+            tx.execute("UPDATE handovers SET state = 'closed', outcome = ?, close_reason = ?, ended_at = ?,"
+                       " rating_asked_at = ? WHERE id = ?", (outcome, reason, now, asked, int(handover_id)))
+            self._event(tx, handover_id, row["conversation_id"], outcome, actor=actor, team=row["team"],
                         detail={"reason": reason} if reason else {}, at=now)
-            return _handover(self._row_by_id(handover_id))
+            return _handover(self._row_by_id(tx, handover_id))
 
     def rate(self, handover_id: int, score: int, comment: str | None) -> bool:
         """Record the citizen's rating once; False if it was rated already or never asked."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._row_by_id(handover_id)
+        with self.db.write() as tx:
+            row = self._row_by_id(tx, handover_id)
             if row is None or row["rating"] is not None or row["rating_asked_at"] is None:
                 return False
-            self._db.execute("UPDATE handovers SET rating = ?, rating_comment = ? WHERE id = ?",
-                             (score, comment, handover_id))
-            self._event(handover_id, row["conversation_id"], "rated", team=row["team"],
+            tx.execute("UPDATE handovers SET rating = ?, rating_comment = ? WHERE id = ?",
+                       (int(score), comment, int(handover_id)))
+            self._event(tx, handover_id, row["conversation_id"], "rated", team=row["team"],
                         detail={"score": score, "comment": comment})
             return True
 
     def stale_claims(self, older_than: dt.datetime) -> list[Handover]:
         """Claimed chats whose last citizen message (or the claim) waits unanswered since before ``older_than``."""
         cutoff = _iso(older_than)
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM handovers WHERE state = 'claimed'"
-                " AND (last_volunteer_at IS NULL OR last_volunteer_at < COALESCE(last_citizen_at, claimed_at))"
-                " AND MAX(claimed_at, COALESCE(last_citizen_at, claimed_at)) < ?", (cutoff,)).fetchall()
+        # The later of the claim and the citizen's last message is before the cutoff: both are.
+        rows = self.db.all(
+            "SELECT * FROM handovers WHERE state = 'claimed'"
+            " AND (last_volunteer_at IS NULL OR last_volunteer_at < COALESCE(last_citizen_at, claimed_at))"
+            " AND claimed_at < ? AND COALESCE(last_citizen_at, claimed_at) < ?", (cutoff, cutoff))
         return [_handover(r) for r in rows]
 
     def claimed_by(self, username: str) -> list[Handover]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM handovers WHERE state = 'claimed' AND assigned_to = ?"
-                                    " ORDER BY claimed_at", (username,)).fetchall()
+        rows = self.db.all("SELECT * FROM handovers WHERE state = 'claimed' AND assigned_to = ?"
+                           " ORDER BY claimed_at, id", (username,))
         return [_handover(r) for r in rows]
 
     def listing(self, state: str, team: str | None = None, all_teams: bool = False,
@@ -429,8 +329,11 @@ class HandoverStore:
             query += " AND assigned_to = ?"
             params.append(assigned_to)
         if state != "waiting" and not all_teams:
-            query += " AND team IS ?"
-            params.append(team)
+            if team is None:
+                query += " AND team IS NULL"
+            else:
+                query += " AND team = ?"
+                params.append(team)
         if state == "waiting":
             query += " ORDER BY requested_at, id"
         elif state == "closed":
@@ -438,198 +341,175 @@ class HandoverStore:
         else:
             query += " ORDER BY claimed_at, id"
         query += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._db.execute(query, params).fetchall()
-        return [_handover(r) for r in rows]
+        return [_handover(r) for r in self.db.all(query, params)]
 
     def recent_handling_seconds(self, limit: int = 20) -> list[float]:
         """How long the last ended handovers were handled (claim to end), for the wait estimate."""
-        with self._lock:
-            rows = self._db.execute("SELECT claimed_at, ended_at FROM handovers WHERE state = 'closed'"
-                                    " AND claimed_at IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = self.db.all("SELECT claimed_at, ended_at FROM handovers WHERE state = 'closed'"
+                           " AND claimed_at IS NOT NULL ORDER BY id DESC LIMIT ?", (int(limit),))
         return [(dt.datetime.fromisoformat(r["ended_at"]) - dt.datetime.fromisoformat(r["claimed_at"])).total_seconds()
                 for r in rows]
 
     # --- messages of the app's own table (same database) -----------------------------------------
 
     def last_message(self, conversation_id: str) -> dict | None:
-        with self._lock:
-            row = self._db.execute("SELECT text, created_at, direction FROM messages WHERE conversation_id = ?"
-                                   " ORDER BY id DESC LIMIT 1", (conversation_id,)).fetchone()
+        row = self.db.one("SELECT text, created_at, direction FROM messages WHERE conversation_id = ?"
+                          " ORDER BY id DESC LIMIT 1", (conversation_id,))
         return dict(row) if row else None
 
     def messages_after(self, after_id: int, limit: int = 200) -> list[dict]:
         """Messages with an id above ``after_id`` in conversations with an open handover."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT m.id, m.conversation_id, m.direction, m.text, m.created_at, m.author FROM messages m"
-                " JOIN handovers h ON h.conversation_id = m.conversation_id AND h.state != 'closed'"
-                " WHERE m.id > ? ORDER BY m.id LIMIT ?", (int(after_id), int(limit))).fetchall()
+        rows = self.db.all(
+            "SELECT m.id, m.conversation_id, m.direction, m.text, m.created_at, m.author FROM messages m"
+            " JOIN handovers h ON h.conversation_id = m.conversation_id AND h.state != 'closed'"
+            " WHERE m.id > ? ORDER BY m.id LIMIT ?", (int(after_id), int(limit)))
         return [dict(r) for r in rows]
 
     def last_message_id(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+        return int(self.db.scalar("SELECT COALESCE(MAX(id), 0) FROM messages"))
 
     # --- notes -----------------------------------------------------------------------------------
 
     def add_note(self, conversation_id: str, author: str, text: str, handover_id: int | None) -> dict:
-        with self._lock:
+        with self.db.write() as tx:
             now = self.now_iso()
-            cursor = self._db.execute("INSERT INTO handover_notes (conversation_id, handover_id, author, text,"
-                                      " created_at) VALUES (?, ?, ?, ?, ?)",
-                                      (conversation_id, handover_id, author, text, now))
-            self._event(handover_id or 0, conversation_id, "note", actor=author, at=now)
-        return {"id": cursor.lastrowid, "author": author, "text": text, "created_at": now}
+            note_id = tx.insert("INSERT INTO handover_notes (conversation_id, handover_id, author, text,"
+                                " created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                                (conversation_id, None if handover_id is None else int(handover_id), author, text,
+                                 now))
+            self._event(tx, handover_id or 0, conversation_id, "note", actor=author, at=now)
+        return {"id": note_id, "author": author, "text": text, "created_at": now}
 
     def notes(self, conversation_id: str) -> list[dict]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, author, text, created_at FROM handover_notes WHERE conversation_id = ?"
-                                    " ORDER BY id", (conversation_id,)).fetchall()
+        rows = self.db.all("SELECT id, author, text, created_at FROM handover_notes WHERE conversation_id = ?"
+                           " ORDER BY id", (conversation_id,))
         return [dict(r) for r in rows]
 
     # --- canned replies --------------------------------------------------------------------------
 
     def canned(self) -> list[dict]:
-        with self._lock:
-            rows = self._db.execute("SELECT code, text, updated_by, updated_at FROM canned_replies ORDER BY code"
-                                    ).fetchall()
-        return [dict(r) for r in rows]
+        rows = self.db.all("SELECT code, text, updated_by, updated_at FROM canned_replies")
+        # Sorted here, not by the database: the same order on both engines, whatever the collation.
+        return sorted((dict(r) for r in rows), key=lambda r: r["code"])
 
     def save_canned(self, code: str, text: str, by: str) -> dict:
-        with self._lock:
-            now = self.now_iso()
-            self._db.execute("INSERT INTO canned_replies (code, text, updated_by, updated_at) VALUES (?, ?, ?, ?)"
-                             " ON CONFLICT (code) DO UPDATE SET text = excluded.text,"
-                             " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-                             (code, text, by, now))
+        now = self.now_iso()
+        self.db.execute("INSERT INTO canned_replies (code, text, updated_by, updated_at) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (code) DO UPDATE SET text = excluded.text,"
+                        " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                        (code, text, by, now))
         return {"code": code, "text": text, "updated_by": by, "updated_at": now}
 
     def delete_canned(self, code: str) -> bool:
-        with self._lock:
-            return self._db.execute("DELETE FROM canned_replies WHERE code = ?", (code,)).rowcount > 0
+        return self.db.execute("DELETE FROM canned_replies WHERE code = ?", (code,)) > 0
 
     def seed_canned(self, replies: Iterable[tuple[str, str]]) -> None:
         """Add the default canned replies once (when the table is empty)."""
-        with self._lock, self._db:
-            if self._db.execute("SELECT COUNT(*) FROM canned_replies").fetchone()[0]:
+        with self.db.write() as tx:
+            if tx.scalar("SELECT COUNT(*) FROM canned_replies"):
                 return
             now = self.now_iso()
-            self._db.executemany("INSERT INTO canned_replies (code, text, updated_by, updated_at) VALUES (?, ?, NULL, ?)",
-                                 [(code, text, now) for code, text in replies])
+            for code, text in replies:
+                tx.execute("INSERT INTO canned_replies (code, text, updated_by, updated_at) VALUES (?, ?, NULL, ?)",
+                           (code, text, now))
 
     # --- presence --------------------------------------------------------------------------------
 
     def set_presence(self, username: str, status: str) -> None:
         if status not in STATUSES:
             raise ValueError(status)
-        with self._lock:
-            now = self.now_iso()
-            self._db.execute("INSERT INTO presence (username, status, updated_at, seen_at) VALUES (?, ?, ?, ?)"
-                             " ON CONFLICT (username) DO UPDATE SET status = excluded.status,"
-                             " updated_at = excluded.updated_at, seen_at = excluded.seen_at",
-                             (username, status, now, now))
+        now = self.now_iso()
+        self.db.execute("INSERT INTO presence (username, status, updated_at, seen_at) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (username) DO UPDATE SET status = excluded.status,"
+                        " updated_at = excluded.updated_at, seen_at = excluded.seen_at",
+                        (username, status, now, now))
 
     def seen(self, username: str) -> None:
         """The volunteer's console is alive (an API call, the event stream's heartbeat)."""
-        with self._lock:
-            self._db.execute("UPDATE presence SET seen_at = ? WHERE username = ?", (self.now_iso(), username))
+        self.db.execute("UPDATE presence SET seen_at = ? WHERE username = ?", (self.now_iso(), username))
 
     def presence(self) -> dict[str, dict]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM presence").fetchall()
-        return {r["username"]: dict(r) for r in rows}
+        return {r["username"]: dict(r) for r in self.db.all("SELECT * FROM presence")}
 
     def online(self, seen_since: dt.datetime) -> list[str]:
         """Volunteers marked online whose console was seen since ``seen_since``."""
-        with self._lock:
-            rows = self._db.execute("SELECT username FROM presence WHERE status = 'online' AND seen_at >= ?",
-                                    (_iso(seen_since),)).fetchall()
+        rows = self.db.all("SELECT username FROM presence WHERE status = 'online' AND seen_at >= ?",
+                           (_iso(seen_since),))
         return [r["username"] for r in rows]
 
     def gone(self, seen_before: dt.datetime) -> list[str]:
         """Volunteers not marked offline whose console was last seen before ``seen_before``."""
-        with self._lock:
-            rows = self._db.execute("SELECT username FROM presence WHERE status != 'offline' AND seen_at < ?",
-                                    (_iso(seen_before),)).fetchall()
+        rows = self.db.all("SELECT username FROM presence WHERE status != 'offline' AND seen_at < ?",
+                           (_iso(seen_before),))
         return [r["username"] for r in rows]
 
     # --- call-backs ------------------------------------------------------------------------------
 
     def callback_draft(self, conversation_id: str, newer_than: dt.datetime) -> dict | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM callback_drafts WHERE conversation_id = ? AND created_at >= ?",
-                                   (conversation_id, _iso(newer_than))).fetchone()
+        row = self.db.one("SELECT * FROM callback_drafts WHERE conversation_id = ? AND created_at >= ?",
+                          (conversation_id, _iso(newer_than)))
         return dict(row) if row else None
 
     def start_callback(self, conversation_id: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO callback_drafts (conversation_id, step, phone, created_at)"
-                             " VALUES (?, 'phone', NULL, ?)", (conversation_id, self.now_iso()))
+        """A new draft (replacing one the conversation had): the number is asked first."""
+        self.db.execute("INSERT INTO callback_drafts (conversation_id, step, phone, created_at)"
+                        " VALUES (?, 'phone', NULL, ?) ON CONFLICT (conversation_id) DO UPDATE SET"
+                        " step = excluded.step, phone = excluded.phone, created_at = excluded.created_at",
+                        (conversation_id, self.now_iso()))
 
     def callback_phone(self, conversation_id: str, phone: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE callback_drafts SET step = 'question', phone = ?, created_at = ?"
-                             " WHERE conversation_id = ?", (phone, self.now_iso(), conversation_id))
+        self.db.execute("UPDATE callback_drafts SET step = 'question', phone = ?, created_at = ?"
+                        " WHERE conversation_id = ?", (phone, self.now_iso(), conversation_id))
 
     def drop_callback_draft(self, conversation_id: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM callback_drafts WHERE conversation_id = ?", (conversation_id,))
+        self.db.execute("DELETE FROM callback_drafts WHERE conversation_id = ?", (conversation_id,))
 
     def add_callback(self, conversation_id: str, channel: str, question: str, phone: str,
                      procedure: str | None) -> Callback:
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self.db.write() as tx:
             now = self.now_iso()
-            cursor = self._db.execute(
+            callback_id = tx.insert(
                 "INSERT INTO callbacks (conversation_id, channel, procedure, question, phone, phone_masked, state,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?) RETURNING id",
                 (conversation_id, channel, procedure, question, phone, mask(phone), now))
-            self._db.execute("DELETE FROM callback_drafts WHERE conversation_id = ?", (conversation_id,))
-            self._event(0, conversation_id, "callback_requested", detail={"callback_id": cursor.lastrowid}, at=now)
-            return self._callback(cursor.lastrowid)
-
-    def _callback(self, callback_id: int) -> Callback | None:
-        row = self._db.execute("SELECT * FROM callbacks WHERE id = ?", (callback_id,)).fetchone()
-        return Callback(**{k: row[k] for k in row.keys()}) if row else None
+            tx.execute("DELETE FROM callback_drafts WHERE conversation_id = ?", (conversation_id,))
+            self._event(tx, 0, conversation_id, "callback_requested", detail={"callback_id": callback_id}, at=now)
+            return _callback(tx.one("SELECT * FROM callbacks WHERE id = ?", (callback_id,)))
 
     def callback(self, callback_id: int) -> Callback | None:
-        with self._lock:
-            return self._callback(callback_id)
+        return _callback(self.db.one("SELECT * FROM callbacks WHERE id = ?", (int(callback_id),)))
 
     def callbacks(self, state: str = "open", limit: int = 100) -> list[Callback]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM callbacks WHERE state = ? ORDER BY id LIMIT ?",
-                                    (state, int(limit))).fetchall()
-        return [Callback(**{k: r[k] for k in r.keys()}) for r in rows]
+        rows = self.db.all("SELECT * FROM callbacks WHERE state = ? ORDER BY id LIMIT ?", (state, int(limit)))
+        return [_callback(r) for r in rows]
 
     def callback_done(self, callback_id: int, by: str, team: str | None) -> Callback | None:
         """Mark done; the clear number is erased (only the masked one stays)."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            changed = self._db.execute("UPDATE callbacks SET state = 'done', phone = NULL, done_at = ?, done_by = ?"
-                                       " WHERE id = ? AND state = 'open'", (self.now_iso(), by, callback_id)).rowcount
-            found = self._callback(callback_id)
+        with self.db.write() as tx:
+            changed = tx.execute("UPDATE callbacks SET state = 'done', phone = NULL, done_at = ?, done_by = ?"
+                                 " WHERE id = ? AND state = 'open'",
+                                 (self.now_iso(), by, int(callback_id))).rowcount
+            found = _callback(tx.one("SELECT * FROM callbacks WHERE id = ?", (int(callback_id),)))
             if changed and found:
-                self._event(0, found.conversation_id, "callback_done", actor=by, team=team,
+                self._event(tx, 0, found.conversation_id, "callback_done", actor=by, team=team,
                             detail={"callback_id": callback_id})
-            return found
+        return found
 
     def open_callbacks(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM callbacks WHERE state = 'open'").fetchone()[0]
+        return int(self.db.scalar("SELECT COUNT(*) FROM callbacks WHERE state = 'open'"))
 
     # --- retention -------------------------------------------------------------------------------
 
     def purge(self, older_than: dt.datetime) -> int:
         """Delete ended handovers, notes, call-backs and events older than ``older_than`` (the
-        retention period: figures reach back that far at most)."""
+        retention period: figures reach back that far at most); on SQLite the write-ahead log is
+        truncated after, so no deleted text lingers there."""
         cutoff = _iso(older_than)
-        with self._lock, self._db:
-            removed = self._db.execute("DELETE FROM handovers WHERE state = 'closed' AND ended_at < ?",
-                                       (cutoff,)).rowcount
-            self._db.execute("DELETE FROM handover_notes WHERE created_at < ?", (cutoff,))
-            self._db.execute("DELETE FROM callbacks WHERE created_at < ?", (cutoff,))
-            self._db.execute("DELETE FROM callback_drafts WHERE created_at < ?", (cutoff,))
-            self._db.execute("DELETE FROM handover_events WHERE at < ?", (cutoff,))
+        with self.db.write() as tx:
+            removed = tx.execute("DELETE FROM handovers WHERE state = 'closed' AND ended_at < ?", (cutoff,)).rowcount
+            tx.execute("DELETE FROM handover_notes WHERE created_at < ?", (cutoff,))
+            tx.execute("DELETE FROM callbacks WHERE created_at < ?", (cutoff,))
+            tx.execute("DELETE FROM callback_drafts WHERE created_at < ?", (cutoff,))
+            tx.execute("DELETE FROM handover_events WHERE at < ?", (cutoff,))
+        self.db.vacuum_deleted()
         return removed
