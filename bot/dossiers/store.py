@@ -1,8 +1,10 @@
-"""SQLite store for dossiers, their history and per-conversation form drafts.
+"""Dossiers, their history and per-conversation form drafts, in the app's database (``bot/db.py``:
+SQLite or PostgreSQL; the tables are the baseline migration's).
 
-Every write runs in one ``BEGIN IMMEDIATE`` transaction: either all of it happens or
-nothing does. Answers are stored as JSON (they hold personal data: keep the database
-file private); logs only ever show dossier codes and states.
+Every write runs in one write transaction (``Database.write``: one writer at a time on both
+engines): either all of it happens or nothing does, and the per-year counter is gap-free and
+unique however many threads or processes create dossiers at once. Answers are stored as JSON
+(they hold personal data: keep the database private); logs only ever show dossier codes and states.
 
 Codes are random (``codes.new_code``: "HS-2026-K7Q4MP"); the per-year counter (``seq``) is
 kept for ordering but never shown. Times come from ``bot.clock`` (Vietnam's year for the
@@ -12,18 +14,17 @@ code). A form draft remembers the app's message id of the last answer it applied
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hmac
 import json
 import logging
 import re
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Mapping, Optional
 
 from bot import clock
+from bot import db as dbmod
 from bot.textinput import normalise_input
 
 from . import codes, states
@@ -35,50 +36,6 @@ __all__ = ["DossierStore", "Dossier", "Event", "Draft", "DossierNotFound", "VN_T
 log = logging.getLogger(__name__)
 VN_TZ = clock.VN_TZ  # kept for older imports; use bot.clock
 _LAST4 = re.compile(r"[0-9]{4}", re.ASCII)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS dossiers (
-    code            TEXT PRIMARY KEY,
-    year            INTEGER NOT NULL,
-    seq             INTEGER NOT NULL,
-    procedure_id    TEXT NOT NULL,
-    conversation_id TEXT NOT NULL,
-    form_id         TEXT,
-    state           TEXT NOT NULL,
-    answers         TEXT NOT NULL,
-    phone_last4     TEXT,
-    expected_date   TEXT,
-    created_at      TEXT NOT NULL,
-    updated_at      TEXT NOT NULL,
-    UNIQUE (year, seq)
-);
-CREATE INDEX IF NOT EXISTS dossiers_conversation ON dossiers (conversation_id);
-CREATE TABLE IF NOT EXISTS dossier_events (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    dossier_code TEXT NOT NULL REFERENCES dossiers (code) ON DELETE CASCADE,
-    at           TEXT NOT NULL,
-    from_state   TEXT,
-    to_state     TEXT NOT NULL,
-    actor        TEXT NOT NULL,
-    note         TEXT
-);
-CREATE INDEX IF NOT EXISTS dossier_events_code ON dossier_events (dossier_code);
-CREATE TABLE IF NOT EXISTS dossier_counters (
-    year INTEGER PRIMARY KEY,
-    last INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS form_drafts (
-    conversation_id TEXT PRIMARY KEY,
-    procedure_id    TEXT NOT NULL,
-    form_id         TEXT,
-    answers         TEXT NOT NULL,
-    current_field   TEXT,
-    updated_at      TEXT NOT NULL,
-    last_message_id INTEGER
-);
-"""
-# Columns added after the first release: (table, column, SQL type), added to older files.
-MIGRATIONS = [("form_drafts", "last_message_id", "INTEGER")]
 
 
 class DossierNotFound(KeyError):
@@ -133,80 +90,45 @@ def _now_utc() -> dt.datetime:
 
 
 class DossierStore:
-    """Dossiers in the SQLite file at ``path`` (created with its tables if missing).
+    """Dossiers in the app's database at ``path``: a SQLite file, a SQLAlchemy URL
+    (``DATABASE_URL``) or an open ``bot.db.Database``.
 
     ``clock`` returns the current aware datetime (tests pass a fake one).
     """
 
-    def __init__(self, path: Path | str, clock: Callable[[], dt.datetime] = _now_utc):
-        self.path = str(path)
+    def __init__(self, path: "Path | str | dbmod.Database", clock: Callable[[], dt.datetime] = _now_utc):
+        self.db = dbmod.database(path)
         self._clock = clock
-        with contextlib.closing(self._connect()) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-        self._migrate()
 
-    def _migrate(self) -> None:
-        """Add the columns of ``MIGRATIONS`` that an older database file lacks (idempotent, race-safe)."""
-        with self._write() as conn:
-            for table, column, sql_type in MIGRATIONS:
-                present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
-                if column not in present:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
-                    log.info("database: added column %s.%s", table, column)
+    @property
+    def path(self) -> Optional[str]:
+        """The SQLite file (None on PostgreSQL)."""
+        return str(self.db.path) if self.db.path is not None else None
 
     # -- plumbing ----------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        return conn
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
 
     def _now(self) -> dt.datetime:
         return self._clock().astimezone(dt.timezone.utc)
 
-    def _next_code(self, conn: sqlite3.Connection, year: int) -> tuple[str, int]:
-        """A random code not yet used (``codes.new_code``) and the year's next counter value."""
-        conn.execute("INSERT INTO dossier_counters (year, last) VALUES (?, 0) "
-                     "ON CONFLICT (year) DO NOTHING", (year,))
-        conn.execute("UPDATE dossier_counters SET last = last + 1 WHERE year = ?", (year,))
-        seq = conn.execute("SELECT last FROM dossier_counters WHERE year = ?", (year,)).fetchone()[0]
+    def _next_code(self, tx: dbmod.Transaction, year: int) -> tuple[str, int]:
+        """A random code not yet used (``codes.new_code``) and the year's next counter value
+        (inside the creating write transaction: rolled back with it, so no gap)."""
+        tx.execute("INSERT INTO dossier_counters (year, last) VALUES (?, 0) "
+                   "ON CONFLICT (year) DO NOTHING", (year,))
+        seq = tx.scalar("UPDATE dossier_counters SET last = last + 1 WHERE year = ? RETURNING last", (year,))
         for _ in range(100):
             code = codes.new_code(year)
-            if conn.execute("SELECT 1 FROM dossiers WHERE code = ?", (code,)).fetchone() is None:
+            if tx.one("SELECT 1 AS found FROM dossiers WHERE code = ?", (code,)) is None:
                 return code, seq
         raise RuntimeError("no free dossier code")  # 1 in 10^800 with a few million codes a year
 
-    def _insert_event(self, conn: sqlite3.Connection, code: str, from_state: Optional[str],
+    def _insert_event(self, tx: dbmod.Transaction, code: str, from_state: Optional[str],
                       to_state: str, actor: str, note: Optional[str], at: dt.datetime) -> None:
-        conn.execute("INSERT INTO dossier_events (dossier_code, at, from_state, to_state, actor, note) "
-                     "VALUES (?, ?, ?, ?, ?, ?)", (code, at.isoformat(), from_state, to_state, actor, note))
+        tx.execute("INSERT INTO dossier_events (dossier_code, at, from_state, to_state, actor, note) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (code, at.isoformat(), from_state, to_state, actor, note))
 
     @staticmethod
-    def _dossier(row: sqlite3.Row) -> Dossier:
+    def _dossier(row: Mapping) -> Dossier:
         return Dossier(
             code=row["code"], procedure_id=row["procedure_id"], conversation_id=row["conversation_id"],
             form_id=row["form_id"], state=row["state"], answers=json.loads(row["answers"]),
@@ -215,8 +137,8 @@ class DossierStore:
             created_at=dt.datetime.fromisoformat(row["created_at"]),
             updated_at=dt.datetime.fromisoformat(row["updated_at"]))
 
-    def _row(self, conn: sqlite3.Connection, code: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM dossiers WHERE code = ?", (normalise_code(code),)).fetchone()
+    def _row(self, tx: dbmod.Transaction, code: str) -> Mapping:
+        row = tx.one("SELECT * FROM dossiers WHERE code = ?", (normalise_code(code),))
         if row is None:
             raise DossierNotFound(code)
         return row
@@ -234,18 +156,18 @@ class DossierStore:
         now = self._now()
         year = now.astimezone(VN_TZ).year
         answers_json = json.dumps(answers, ensure_ascii=False, sort_keys=True)
-        with self._write() as conn:
-            code, seq = self._next_code(conn, year)
-            conn.execute(
+        with self.db.write() as tx:
+            code, seq = self._next_code(tx, year)
+            tx.execute(
                 "INSERT INTO dossiers (code, year, seq, procedure_id, conversation_id, form_id, state, "
                 "answers, phone_last4, expected_date, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'nhap', ?, ?, NULL, ?, ?)",
                 (code, year, seq, procedure_id, conversation_id, form_id, answers_json,
                  _last4(phone), now.isoformat(), now.isoformat()))
-            self._insert_event(conn, code, None, "nhap", actor, None, now)
+            self._insert_event(tx, code, None, "nhap", actor, None, now)
             if clear_draft:
-                conn.execute("DELETE FROM form_drafts WHERE conversation_id = ?", (conversation_id,))
-            row = self._row(conn, code)
+                tx.execute("DELETE FROM form_drafts WHERE conversation_id = ?", (conversation_id,))
+            row = self._row(tx, code)
         log.info("dossier %s created (%s)", code, procedure_id)
         return self._dossier(row)
 
@@ -253,16 +175,16 @@ class DossierStore:
                        actor: str = "citizen") -> Dossier:
         """Replace the answers of a dossier that is still a draft (state ``nhap``)."""
         now = self._now()
-        with self._write() as conn:
-            row = self._row(conn, code)
+        with self.db.write() as tx:
+            row = self._row(tx, code)
             if row["state"] != "nhap":
                 raise states.InvalidTransition(
                     f"Hồ sơ đang ở trạng thái “{states.label(row['state'])}”, không sửa được nội dung nữa.")
-            conn.execute("UPDATE dossiers SET answers = ?, phone_last4 = COALESCE(?, phone_last4), "
-                         "updated_at = ? WHERE code = ?",
-                         (json.dumps(answers, ensure_ascii=False, sort_keys=True), _last4(phone),
-                          now.isoformat(), row["code"]))
-            row = self._row(conn, code)
+            tx.execute("UPDATE dossiers SET answers = ?, phone_last4 = COALESCE(?, phone_last4), "
+                       "updated_at = ? WHERE code = ?",
+                       (json.dumps(answers, ensure_ascii=False, sort_keys=True), _last4(phone),
+                        now.isoformat(), row["code"]))
+            row = self._row(tx, code)
         log.info("dossier %s answers updated by %s", row["code"], actor)
         return self._dossier(row)
 
@@ -275,23 +197,23 @@ class DossierStore:
         is saved when given. ``actor`` is a role or staff id, never a citizen's name.
         """
         now = self._now()
-        with self._write() as conn:
-            row = self._row(conn, code)
+        with self.db.write() as tx:
+            row = self._row(tx, code)
             states.check_transition(row["state"], to_state, note)
-            conn.execute("UPDATE dossiers SET state = ?, updated_at = ?, "
-                         "expected_date = COALESCE(?, expected_date) WHERE code = ?",
-                         (to_state, now.isoformat(), expected_date.isoformat() if expected_date else None,
-                          row["code"]))
-            self._insert_event(conn, row["code"], row["state"], to_state, actor, note, now)
-            from_state, row = row["state"], self._row(conn, code)
+            tx.execute("UPDATE dossiers SET state = ?, updated_at = ?, "
+                       "expected_date = COALESCE(?, expected_date) WHERE code = ?",
+                       (to_state, now.isoformat(), expected_date.isoformat() if expected_date else None,
+                        row["code"]))
+            self._insert_event(tx, row["code"], row["state"], to_state, actor, note, now)
+            from_state, row = row["state"], self._row(tx, code)
         log.info("dossier %s: %s -> %s by %s", row["code"], from_state, to_state, actor)
         return self._dossier(row)
 
     def get(self, code: str) -> Optional[Dossier]:
         """The dossier, without any access check (for staff tools and internal use)."""
-        with self._read() as conn:
+        with self.db.read() as tx:
             try:
-                return self._dossier(self._row(conn, code))
+                return self._dossier(self._row(tx, code))
             except DossierNotFound:
                 return None
 
@@ -318,16 +240,14 @@ class DossierStore:
         return None
 
     def list_for_conversation(self, conversation_id: str) -> list[Dossier]:
-        with self._read() as conn:
-            rows = conn.execute("SELECT * FROM dossiers WHERE conversation_id = ? ORDER BY year, seq",
-                                (conversation_id,)).fetchall()
+        rows = self.db.all("SELECT * FROM dossiers WHERE conversation_id = ? ORDER BY year, seq",
+                           (conversation_id,))
         return [self._dossier(r) for r in rows]
 
     def history(self, code: str) -> list[Event]:
         """State changes, oldest first."""
-        with self._read() as conn:
-            rows = conn.execute("SELECT * FROM dossier_events WHERE dossier_code = ? ORDER BY id",
-                                (normalise_code(code),)).fetchall()
+        rows = self.db.all("SELECT * FROM dossier_events WHERE dossier_code = ? ORDER BY id",
+                           (normalise_code(code),))
         return [Event(r["dossier_code"], dt.datetime.fromisoformat(r["at"]), r["from_state"],
                       r["to_state"], r["actor"], r["note"]) for r in rows]
 
@@ -344,26 +264,25 @@ class DossierStore:
         """
         now = self._now()
         message_id = message_id if isinstance(message_id, int) and not isinstance(message_id, bool) else None
-        with self._write() as conn:
-            conn.execute(
+        # Keep the highest id seen, in SQL both engines take (no two-argument MAX / GREATEST).
+        with self.db.write() as tx:
+            last_message_id = tx.scalar(
                 "INSERT INTO form_drafts (conversation_id, procedure_id, form_id, answers, current_field, "
                 "updated_at, last_message_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conversation_id) "
                 "DO UPDATE SET procedure_id = excluded.procedure_id, form_id = excluded.form_id, "
                 "answers = excluded.answers, current_field = excluded.current_field, "
-                "updated_at = excluded.updated_at, last_message_id = "
-                "MAX(COALESCE(excluded.last_message_id, form_drafts.last_message_id), "
-                "COALESCE(form_drafts.last_message_id, excluded.last_message_id))",
+                "updated_at = excluded.updated_at, last_message_id = CASE "
+                "WHEN excluded.last_message_id IS NULL THEN form_drafts.last_message_id "
+                "WHEN form_drafts.last_message_id IS NULL "
+                "OR excluded.last_message_id > form_drafts.last_message_id THEN excluded.last_message_id "
+                "ELSE form_drafts.last_message_id END "
+                "RETURNING last_message_id",
                 (conversation_id, procedure_id, form_id, json.dumps(answers, ensure_ascii=False),
                  current_field, now.isoformat(), message_id))
-            row = conn.execute("SELECT last_message_id FROM form_drafts WHERE conversation_id = ?",
-                               (conversation_id,)).fetchone()
-        return Draft(conversation_id, procedure_id, form_id, dict(answers), current_field, now,
-                     row["last_message_id"] if row else None)
+        return Draft(conversation_id, procedure_id, form_id, dict(answers), current_field, now, last_message_id)
 
     def load_draft(self, conversation_id: str) -> Optional[Draft]:
-        with self._read() as conn:
-            r = conn.execute("SELECT * FROM form_drafts WHERE conversation_id = ?",
-                             (conversation_id,)).fetchone()
+        r = self.db.one("SELECT * FROM form_drafts WHERE conversation_id = ?", (conversation_id,))
         if r is None:
             return None
         return Draft(r["conversation_id"], r["procedure_id"], r["form_id"], json.loads(r["answers"]),
@@ -380,9 +299,7 @@ class DossierStore:
         return message_id <= draft.last_message_id
 
     def delete_draft(self, conversation_id: str) -> bool:
-        with self._write() as conn:
-            return conn.execute("DELETE FROM form_drafts WHERE conversation_id = ?",
-                                (conversation_id,)).rowcount > 0
+        return self.db.execute("DELETE FROM form_drafts WHERE conversation_id = ?", (conversation_id,)) > 0
 
     # -- housekeeping -------------------------------------------------------------------------
 
@@ -392,9 +309,10 @@ class DossierStore:
         Returns how many rows went. Codes are never reused (the counter is kept).
         """
         cutoff = (self._now() - dt.timedelta(days=older_than_days)).isoformat()
-        with self._write() as conn:
-            dossiers = conn.execute("DELETE FROM dossiers WHERE state = 'nhap' AND updated_at < ?",
-                                    (cutoff,)).rowcount
-            drafts = conn.execute("DELETE FROM form_drafts WHERE updated_at < ?", (cutoff,)).rowcount
+        with self.db.write() as tx:
+            dossiers = tx.execute("DELETE FROM dossiers WHERE state = 'nhap' AND updated_at < ?",
+                                  (cutoff,)).rowcount
+            drafts = tx.execute("DELETE FROM form_drafts WHERE updated_at < ?", (cutoff,)).rowcount
+        self.db.vacuum_deleted()
         log.info("purged %d draft dossiers and %d form drafts", dossiers, drafts)
         return dossiers + drafts

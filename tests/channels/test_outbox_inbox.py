@@ -1,13 +1,16 @@
-"""The durable outbox and inbound queue: once, in order per conversation, through outages and restarts."""
+"""The durable outbox and inbound queue, on SQLite and PostgreSQL: once, in order per conversation,
+through outages and restarts, and one sender per message with several workers claiming at once."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
 
 import pytest
 
 from bot.inbox import Inbox, InboxWorker
-from bot.outbox import MAX_SEND_ATTEMPTS, Outbox, OutboxWorker, backoff_seconds
+from bot.outbox import LEASE_SECONDS, MAX_SEND_ATTEMPTS, Outbox, OutboxWorker, backoff_seconds
 from channels.base import Channel, Inbound, Outbound, OutsideWindow, RetryLater, SendFailed
 
 
@@ -46,11 +49,11 @@ def clock():
 
 
 @pytest.fixture
-def outbox(tmp_path, clock):
-    return Outbox(tmp_path / "bot.db", clock=clock)
+def outbox(app_database, clock):
+    return Outbox(app_database, clock=clock)
 
 
-async def test_outage_then_back_every_reply_once_and_in_order(outbox, clock, tmp_path):
+async def test_outage_then_back_every_reply_once_and_in_order(outbox, clock, app_database):
     channel = FlakyChannel()
     worker = OutboxWorker(outbox, {"telegram": channel})
     for n in range(3):
@@ -62,7 +65,7 @@ async def test_outage_then_back_every_reply_once_and_in_order(outbox, clock, tmp
     clock.advance(3600)
     channel.down = None
     # a restart in the middle: a new outbox on the same file resumes
-    worker = OutboxWorker(Outbox(tmp_path / "bot.db", clock=clock), {"telegram": channel})
+    worker = OutboxWorker(Outbox(app_database, clock=clock), {"telegram": channel})
     assert await worker.send_due() == 6
     assert [t for u, t in channel.delivered if u == "1"] == ["a0", "a1", "a2"]
     assert [t for u, t in channel.delivered if u == "2"] == ["b0", "b1", "b2"]
@@ -130,8 +133,8 @@ def test_backoff_grows_and_is_capped():
     assert backoff_seconds(50) <= 601
 
 
-async def test_inbox_accepts_a_delivery_once_and_survives_a_restart(tmp_path):
-    inbox = Inbox(tmp_path / "bot.db")
+async def test_inbox_accepts_a_delivery_once_and_survives_a_restart(app_database):
+    inbox = Inbox(app_database)
     message = Inbound(channel="zalo", user_id="42", message_id="m-1", text="lệ phí hộ chiếu")
     assert inbox.accept(message) is True
     assert inbox.accept(message) is False                 # the platform retried the webhook
@@ -140,15 +143,15 @@ async def test_inbox_accepts_a_delivery_once_and_survives_a_restart(tmp_path):
     async def handle(row):
         handled.append((row["conversation_id"], row["text"]))
 
-    worker = InboxWorker(Inbox(tmp_path / "bot.db"), handle)   # after a restart
+    worker = InboxWorker(Inbox(app_database), handle)   # after a restart
     assert await worker.process_received() == 1
     assert await worker.process_received() == 0
     assert handled == [("zalo:42", "lệ phí hộ chiếu")]
     assert inbox.accept(message) is False                 # still deduplicated after processing
 
 
-async def test_inbox_keeps_order_when_a_message_cannot_be_processed(tmp_path):
-    inbox = Inbox(tmp_path / "bot.db")
+async def test_inbox_keeps_order_when_a_message_cannot_be_processed(app_database):
+    inbox = Inbox(app_database)
     for n in range(3):
         inbox.accept(Inbound(channel="telegram", user_id="1", message_id=str(n), text=f"m{n}"))
     seen, broken = [], {"m1"}
@@ -164,3 +167,76 @@ async def test_inbox_keeps_order_when_a_message_cannot_be_processed(tmp_path):
     broken.clear()
     await worker.process_received()
     assert seen == ["m0", "m1", "m2"]
+
+
+def test_the_inbox_erases_the_text_once_processed(app_database):
+    inbox = Inbox(app_database)
+    assert inbox.accept(Inbound(channel="telegram", user_id="1", message_id="7", text="số 001190012345",
+                                payload="/x", title="X"))
+    assert inbox.accept(Inbound(channel="zalo", user_id="1", message_id="7", text="b"))   # another platform's "7"
+    first, second = inbox.received()
+    assert (first["text"], first["payload"], first["status"]) == ("số 001190012345", "/x", "received")
+    inbox.done(first["id"])
+    assert [row["id"] for row in inbox.received()] == [second["id"]]
+    row = inbox.db.one("SELECT * FROM inbox WHERE id = ?", (first["id"],))
+    assert (row["status"], row["text"], row["payload"], row["title"]) == ("done", None, None, None)
+
+
+def test_a_claimed_message_is_not_claimed_again_until_its_lease_runs_out(outbox, clock):
+    first, second = outbox.enqueue("telegram:1", "telegram", "1", [{"text": "a"}, {"text": "b"}])
+    assert [row["id"] for row in outbox.due()] == [first]            # a look claims nothing
+    assert [row["id"] for row in outbox.claim()] == [first]
+    assert outbox.claim() == [] and outbox.due() == []               # leased; "b" waits behind "a"
+    clock.advance(LEASE_SECONDS + 1)                                 # the worker died mid-send
+    assert [row["id"] for row in outbox.claim()] == [first]
+    outbox.mark_sent(first)
+    assert [row["id"] for row in outbox.claim()] == [second]
+
+
+def test_two_workers_claiming_at_once_never_get_the_same_message(outbox):
+    conversations, per_conversation = 20, 5
+    for n in range(per_conversation):
+        for c in range(conversations):
+            outbox.enqueue(f"telegram:{c}", "telegram", str(c), [{"text": f"{c}-{n}"}])
+    start, claimed, errors = threading.Barrier(2), [[], []], []
+
+    def worker(k):
+        start.wait()
+        try:
+            while True:
+                rows = outbox.claim(limit=3)
+                if not rows:
+                    if all(row["status"] == "sent" for row in outbox.rows()):
+                        return
+                    continue                                         # the other worker holds the heads
+                for row in rows:
+                    claimed[k].append((row["conversation_id"], row["id"]))
+                    outbox.mark_sent(row["id"])
+        except Exception as error:  # noqa: BLE001 — reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
+    ids = [i for _, i in claimed[0] + claimed[1]]
+    assert len(ids) == len(set(ids)) == conversations * per_conversation   # each once, none twice
+    assert claimed[0] and claimed[1]                                       # both took part
+    for c in range(conversations):                                         # and each conversation in order
+        sent = sorted((i for cid, i in claimed[0] + claimed[1] if cid == f"telegram:{c}"))
+        assert sent == [row["id"] for row in outbox.rows(f"telegram:{c}")]
+
+
+async def test_two_outbox_workers_send_every_reply_once(app_database, clock):
+    channel = FlakyChannel()
+    for n in range(4):
+        for c in range(10):
+            Outbox(app_database, clock=clock).enqueue(f"telegram:{c}", "telegram", str(c), [{"text": f"{c}-{n}"}])
+    workers = [OutboxWorker(Outbox(app_database, clock=clock), {"telegram": channel}) for _ in range(2)]
+    for _ in range(10):
+        await asyncio.gather(*(worker.send_due() for worker in workers))
+    assert sorted(channel.delivered) == sorted((str(c), f"{c}-{n}") for c in range(10) for n in range(4))
+    for c in range(10):
+        assert [t for u, t in channel.delivered if u == str(c)] == [f"{c}-{n}" for n in range(4)]

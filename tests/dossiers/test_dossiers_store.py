@@ -1,8 +1,14 @@
-"""SQLite store: codes, transitions and history, access, drafts, purge, transactions."""
+"""The dossier store, on SQLite and PostgreSQL: codes, transitions and history, access, drafts, purge,
+transactions, and the counter under concurrent creations (threads and processes)."""
 
 import datetime as dt
 import logging
-import sqlite3
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -30,9 +36,12 @@ def clock():
     return Clock(dt.datetime(2026, 2, 12, 3, 0, tzinfo=dt.timezone.utc))
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture
-def store(tmp_path, clock):
-    return DossierStore(tmp_path / "dossiers.sqlite", clock=clock)
+def store(app_database, clock):
+    return DossierStore(app_database, clock=clock)
 
 
 def create(store, conversation="conv-1", phone="0912345678"):
@@ -40,13 +49,14 @@ def create(store, conversation="conv-1", phone="0912345678"):
 
 
 def count(store, table):
-    with sqlite3.connect(store.path) as conn:
-        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    return store.db.scalar(f"SELECT COUNT(*) FROM {table}")
 
 
 def seqs(store):
-    with sqlite3.connect(store.path) as conn:
-        return conn.execute("SELECT code, year, seq FROM dossiers ORDER BY rowid").fetchall()
+    """(code, year, seq) of every dossier, in the order they were created (their first event)."""
+    rows = store.db.all("SELECT d.code, d.year, d.seq FROM dossiers d JOIN dossier_events e "
+                        "ON e.dossier_code = d.code AND e.from_state IS NULL ORDER BY e.id")
+    return [(r["code"], r["year"], r["seq"]) for r in rows]
 
 
 def test_codes_are_random_with_vietnams_year_and_a_hidden_counter(store, clock):
@@ -153,8 +163,8 @@ def test_access_needs_the_same_conversation_or_the_phone_last4(store):
     assert [x.code for x in store.list_for_conversation("conv-1")] == [d.code]
 
 
-def test_drafts_survive_a_restart(tmp_path, clock):
-    path = tmp_path / "d.sqlite"
+def test_drafts_survive_a_restart(app_database, clock):
+    path = app_database
     DossierStore(path, clock=clock).save_draft("conv-1", "ho-chieu", {"birth_date": "1990-03-12"},
                                                current_field="full_name")
     draft = DossierStore(path, clock=clock).load_draft("conv-1")       # a new process
@@ -240,3 +250,86 @@ def test_logs_carry_no_personal_data(store, caplog):
     assert d.code in text
     for secret in ("0912345678", "5678", "001190012345", "Nguyễn"):
         assert secret not in text
+
+
+def test_a_draft_keeps_the_highest_message_id(store):
+    assert store.save_draft("conv-1", "ho-chieu", {"a": 1}).last_message_id is None
+    assert store.save_draft("conv-1", "ho-chieu", {"a": 2}, message_id=5).last_message_id == 5
+    assert store.save_draft("conv-1", "ho-chieu", {"a": 3}, message_id=3).last_message_id == 5   # an older retry
+    assert store.save_draft("conv-1", "ho-chieu", {"a": 4}).last_message_id == 5                 # no id: kept
+    assert store.save_draft("conv-1", "ho-chieu", {"a": 5}, message_id=True).last_message_id == 5
+    assert store.save_draft("conv-1", "ho-chieu", {"a": 6}, message_id=9).last_message_id == 9
+    draft = store.load_draft("conv-1")
+    assert draft.answers == {"a": 6} and draft.last_message_id == 9
+    assert store.already_applied(draft, 9) and not store.already_applied(draft, 10)
+
+
+def assert_gap_free(store, expected):
+    """Every dossier has a distinct code and, per year, the counters are exactly 1..n."""
+    rows = seqs(store)
+    assert len(rows) == expected
+    assert len({code for code, _, _ in rows}) == expected
+    by_year = {}
+    for _, year, seq in rows:
+        by_year.setdefault(year, []).append(seq)
+    for year, numbers in by_year.items():
+        assert sorted(numbers) == list(range(1, len(numbers) + 1)), year
+
+
+def test_threads_creating_at_once_get_distinct_consecutive_counters(app_database):
+    store = DossierStore(app_database)
+    threads, per_thread = 8, 12
+    start, errors = threading.Barrier(threads), []
+
+    def work(n):
+        start.wait()
+        try:
+            for i in range(per_thread):
+                store.create("ho-chieu", f"conv-{n}-{i}", {"i": i}, phone="0912345678")
+        except Exception as error:  # noqa: BLE001 — reported below
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert errors == []
+    assert_gap_free(store, threads * per_thread)
+    assert count(store, "dossier_events") == threads * per_thread
+
+
+CREATOR = """
+import sys, time
+from pathlib import Path
+from bot.dossiers.store import DossierStore
+
+target, go, ready, tag, n = sys.argv[1:]
+store = DossierStore(target)
+Path(ready).touch()
+while not Path(go).exists():
+    time.sleep(0.002)
+for i in range(int(n)):
+    store.create("ho-chieu", f"{tag}-{i}", {"i": i})
+"""
+
+
+def test_processes_creating_at_once_get_distinct_consecutive_counters(app_database, tmp_path):
+    processes, per_process = 3, 20
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    children = [subprocess.Popen([sys.executable, "-c", CREATOR, str(app_database), str(go),
+                                  str(tmp_path / f"ready-{n}"), f"p{n}", str(per_process)], cwd=ROOT, env=env)
+                for n in range(processes)]
+    try:
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f"ready-{n}").exists() for n in range(processes)):
+            assert time.monotonic() < deadline and all(c.poll() is None for c in children)
+            time.sleep(0.01)
+        go.touch()
+        assert [c.wait(120) for c in children] == [0] * processes
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    assert_gap_free(DossierStore(app_database), processes * per_process)

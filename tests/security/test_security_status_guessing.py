@@ -194,10 +194,10 @@ async def test_a_code_never_swallows_the_last_four_digits(domain, text):
 async def test_old_sequential_codes_are_still_found_and_limited(domain, tmp_path):
     store = dossiers.dossier_store()
     d = make_dossier()
-    with store._write() as conn:                   # a dossier created before the new format
-        conn.execute("PRAGMA defer_foreign_keys = ON")
-        conn.execute("UPDATE dossiers SET code = 'HS-2026-000123' WHERE code = ?", (d.code,))
-        conn.execute("UPDATE dossier_events SET dossier_code = 'HS-2026-000123' WHERE dossier_code = ?", (d.code,))
+    with store.db.write() as tx:                   # a dossier created before the new format (SQLite here)
+        tx.execute("PRAGMA defer_foreign_keys = ON")
+        tx.execute("UPDATE dossiers SET code = 'HS-2026-000123' WHERE code = ?", (d.code,))
+        tx.execute("UPDATE dossier_events SET dossier_code = 'HS-2026-000123' WHERE dossier_code = ?", (d.code,))
     assert granted(await ask(domain, "hồ sơ HS-2026-000123 5678"))
     for n in range(GUESSES_PER_CODE):
         await ask(domain, f"HS-2026-000123 {n:04d}")
