@@ -40,6 +40,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from starlette.concurrency import run_in_threadpool
+
 from bot import db
 from bot.delivery import Delivery
 from bot.dossiers.masking import mask_numbers
@@ -102,6 +104,17 @@ class Turn:
     replies: list[dict]
 
 
+@dataclass(frozen=True)
+class _Received:
+    """A citizen message stored and to be answered: by Rasa, or by the volunteer who holds the chat."""
+
+    shown: str
+    message: str
+    message_id: int
+    handover: object = None
+    repeated: bool = False
+
+
 class Router:
     def __init__(self, store: MessageStore, rasa: RasaClient, max_chars: int = 2000, max_attempts: int = 3,
                  delivery: Delivery | None = None, desk=None):
@@ -118,8 +131,24 @@ class Router:
 
         The citizen's text goes to Rasa as typed (normalised), but is stored with long numbers
         masked (the history shows "0912***678"): the app's history keeps no ID or phone number.
+        The database work before and after Rasa runs in the thread pool, off the event loop.
         """
         valid_conversation_id(conversation_id)
+        try:
+            step = await run_in_threadpool(self._receive, conversation_id, text, payload, title, channel, payload_key)
+        except db.ERRORS as error:  # the database failed before the message was stored (a read on the way)
+            return self._not_saved(mask_numbers(normalise_input(text if isinstance(text, str) else None)), error)
+        if isinstance(step, Turn):
+            return step
+        if step.handover is not None:
+            await self.desk.during_handover(step.handover, step.message_id, step.message, channel)
+            return Turn(step.shown, [])
+        replies = await self._ask_rasa(conversation_id, step.message_id, step.message, channel, step.repeated)
+        return Turn(step.shown, replies)
+
+    def _receive(self, conversation_id: str, text: str | None, payload: str | None, title: str | None,
+                 channel: str, payload_key: str | None) -> "Turn | _Received":
+        """Everything before Rasa (blocking database work): a finished Turn, or the stored message to send."""
         text = normalise_input(text if isinstance(text, str) else None)
         title = normalise_input(title if isinstance(title, str) else None)[:MAX_TITLE_CHARS]
         payload = payload if isinstance(payload, str) and 0 < len(payload) <= MAX_PAYLOAD_CHARS else None
@@ -156,16 +185,14 @@ class Router:
                     message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload)
                 except db.ERRORS as error:
                     return self._not_saved(shown, error)
-                await self.desk.during_handover(handover, message_id, message, channel)
-                return Turn(shown, [])
+                return _Received(shown, message, message_id, handover=handover)
         repeated = payload is None and self._repeated(conversation_id, shown)
         try:
             message_id = self.store.add(conversation_id, "in", shown, channel=channel, payload=payload,
                                         status="pending", pending_text=None if payload else text)
         except db.ERRORS as error:
             return self._not_saved(shown, error)
-        replies = await self._ask_rasa(conversation_id, message_id, message, channel, repeated)
-        return Turn(shown, replies)
+        return _Received(shown, message, message_id, repeated=repeated)
 
     def _repeated(self, conversation_id: str, shown: str) -> bool:
         """Whether the citizen sends the same question as their previous message (not long ago)."""
@@ -203,6 +230,9 @@ class Router:
     async def notice(self, conversation_id: str, channel: str, text: str) -> Turn:
         """Answer a platform event the bot does not read (a sticker, a photo) with ``text``."""
         valid_conversation_id(conversation_id)
+        return await run_in_threadpool(self._notice, conversation_id, channel, text)
+
+    def _notice(self, conversation_id: str, channel: str, text: str) -> Turn:
         try:
             self.store.add(conversation_id, "in", "[tin nhắn không phải chữ]", channel=channel)
         except db.ERRORS as error:
@@ -251,10 +281,26 @@ class Router:
         try:
             replies = await self.rasa.send(conversation_id, message, {"channel": channel, "message_id": message_id})
         except RasaError as error:
+            return await run_in_threadpool(self._failed_reply, conversation_id, message_id, error, channel)
+        return await run_in_threadpool(self._answered, conversation_id, message_id, replies, channel, repeated)
+
+    def _failed_reply(self, conversation_id: str, message_id: int, error: RasaError, channel: str) -> list[dict]:
+        try:
             notice = self._failed_turn(message_id, error)
-            return self._reply(conversation_id, [{"text": notice, "buttons": [HUMAN_BUTTON] if notice == FAILED else []}],
-                               channel)
-        self.store.set_status(message_id, "ok")
+        except db.ERRORS as store_error:  # the message is kept; its failed turn is not counted
+            log.error("failed turn of message %s not counted: %s", message_id, type(store_error).__name__)
+            notice = BUSY
+        return self._reply(conversation_id, [{"text": notice, "buttons": [HUMAN_BUTTON] if notice == FAILED else []}],
+                           channel)
+
+    def _answered(self, conversation_id: str, message_id: int, replies: list[dict], channel: str,
+                  repeated: bool = False) -> list[dict]:
+        """Rasa answered: the message is done, the replies (with the desk's, for a handover) stored and sent.
+        When the database fails here the citizen still gets the answer now (the message stays kept)."""
+        try:
+            self.store.set_status(message_id, "ok")
+        except db.ERRORS as error:
+            log.error("answered message %s not marked: %s", message_id, type(error).__name__)
         return self._reply(conversation_id, self._handover(conversation_id, channel, replies, repeated), channel)
 
     def _failed_turn(self, message_id: int, error: RasaError) -> str:
@@ -288,24 +334,24 @@ class Router:
         """
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=older_than)).isoformat(timespec="microseconds")
         done = 0
-        for message in self.store.pending(before=cutoff):
+        for message in await run_in_threadpool(self.store.pending, cutoff):
             conversation_id, channel = message["conversation_id"], message["channel"]
             text = message["payload"] or message["pending_text"] or message["text"]
-            handover = self.desk.claimed(conversation_id) if self.desk is not None else None
+            handover = await run_in_threadpool(self.desk.claimed, conversation_id) if self.desk is not None else None
             if handover is not None:   # a volunteer took the chat meanwhile: record it, answer nothing
                 await self.desk.during_handover(handover, message["id"], text, channel)
-                self.store.set_status(message["id"], "ok")
+                await run_in_threadpool(self.store.set_status, message["id"], "ok")
                 continue
             try:
                 replies = await self.rasa.send(conversation_id, text, {"channel": channel, "message_id": message["id"]})
             except RasaError as error:
-                notice = self._failed_turn(message["id"], error)
+                notice = await run_in_threadpool(self._failed_turn, message["id"], error)
                 if notice == FAILED:
-                    self._reply(conversation_id, [{"text": FAILED, "buttons": [HUMAN_BUTTON]}], channel)
+                    await run_in_threadpool(self._reply, conversation_id, [{"text": FAILED, "buttons": [HUMAN_BUTTON]}],
+                                            channel)
                 if isinstance(error, RasaUnavailable) and not error.timed_out:
                     break
                 continue
-            self.store.set_status(message["id"], "ok")
-            self._reply(conversation_id, self._handover(conversation_id, channel, replies), channel)
+            await run_in_threadpool(self._answered, conversation_id, message["id"], replies, channel)
             done += 1
         return done

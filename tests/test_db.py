@@ -115,3 +115,19 @@ def test_status_names_the_database_without_its_password(postgres_url):
     assert shown["revision"] is None and shown["head"] == db.head()
     upgraded = db.upgrade(str(url))
     assert upgraded["revision"] == upgraded["head"]
+
+
+async def test_a_database_that_went_away_gets_the_citizen_a_polite_answer_not_an_error(tmp_path):
+    """PostgreSQL unreachable (a closed port) while a citizen writes: they are told the message was not
+    saved and to send it again; nothing reaches Rasa, nothing raises."""
+    from bot.conversations import NOT_SAVED, Router
+    from bot.store import MessageStore
+
+    class NoRasa:
+        async def send(self, *args, **kwargs):
+            raise AssertionError("a message that was not stored must not be sent")
+
+    store = MessageStore(tmp_path / "bot.db")
+    store.db = db.Database("postgresql://bot@127.0.0.1:1/bot")   # the server went away
+    turn = await Router(store, NoRasa()).handle("c" * 32, "làm hộ chiếu cần giấy tờ gì")
+    assert [reply["text"] for reply in turn.replies] == [NOT_SAVED]
