@@ -90,6 +90,8 @@ class ChannelHub:
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.stop()
+        with contextlib.suppress(Exception):   # what this process claimed and did not finish: free at once
+            await asyncio.to_thread(self.inbox.release)
 
     async def webhook(self, request: Request) -> JSONResponse:
         """``POST /channels/{name}/webhook``: verify, queue durably, answer at once."""

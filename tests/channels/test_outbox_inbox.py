@@ -240,3 +240,40 @@ async def test_two_outbox_workers_send_every_reply_once(app_database, clock):
     assert sorted(channel.delivered) == sorted((str(c), f"{c}-{n}") for c in range(10) for n in range(4))
     for c in range(10):
         assert [t for u, t in channel.delivered if u == str(c)] == [f"{c}-{n}" for n in range(4)]
+
+
+def test_a_conversation_claimed_by_another_process_is_left_to_it(app_database):
+    first, second = Inbox(app_database, holder="app-1"), Inbox(app_database, holder="app-2")
+    for n, user in enumerate(["1", "1", "2"]):
+        first.accept(Inbound(channel="telegram", user_id=user, message_id=str(n), text=f"m{n}"))
+    assert [r["text"] for r in first.claim()] == ["m0", "m1", "m2"]
+    first.done(first.claim()[0]["id"])                       # m0 done; m1 (telegram:1) and m2 still claimed
+    assert second.claim() == []
+    first.release()                                          # app-1 stops
+    assert [r["text"] for r in second.claim()] == ["m1", "m2"]
+    assert [r["text"] for r in first.claim()] == []          # now app-2's
+    assert [r["text"] for r in second.claim(seconds=-1)] == ["m1", "m2"]   # a claim that ran out …
+    assert [r["text"] for r in first.claim()] == ["m1", "m2"]               # … is taken by another
+
+
+async def test_two_inbox_workers_hand_every_message_over_once_and_in_order(app_database):
+    import asyncio
+
+    writer = Inbox(app_database)
+    for n in range(24):
+        writer.accept(Inbound(channel="zalo", user_id=str(n % 4), message_id=str(n), text=f"{n % 4}:{n}"))
+    handled: list[str] = []
+
+    async def handle(row):
+        await asyncio.sleep(0.01)
+        handled.append(row["text"])
+
+    workers = [InboxWorker(Inbox(app_database), handle) for _ in range(2)]
+    for _ in range(30):
+        await asyncio.gather(*(worker.process_received() for worker in workers))
+        if len(handled) >= 24:
+            break
+    assert sorted(handled) == sorted(f"{n % 4}:{n}" for n in range(24))      # each once
+    for user in range(4):
+        mine = [int(t.split(":")[1]) for t in handled if t.startswith(f"{user}:")]
+        assert mine == sorted(mine)                                          # in order per conversation
