@@ -4,8 +4,9 @@ dossiers and ratings over the last ``days`` Vietnam dates, and their CSV export.
 Read-only over the stores that already record everything (no counters of its own, so the
 figures can be recomputed for any window and never drift):
 
-- conversations and citizen messages: the app's ``messages`` table (``config.app_db``), a
-  conversation counted on each Vietnam date it sent a message, under its channel;
+- conversations and citizen messages: the app's ``messages`` table (``config.app_database``:
+  the SQLite file or DATABASE_URL, read through ``bot.db``), a conversation counted on each
+  Vietnam date it sent a message, under its channel;
 - intents, procedures and the fallback rate: Rasa's tracker store (``config.tracker_url``: SQLite or
   PostgreSQL),
   ``user`` events: the intent Rasa predicted (``nlu_fallback`` = not understood) and the
@@ -14,7 +15,9 @@ figures can be recomputed for any window and never drift):
   (one definition of a wait and a rating for the console and for this page);
 - dossiers by state (now) and created per day: the ``dossiers`` table.
 
-A store that does not exist yet (a fresh install, Rasa never started) counts as empty.
+A store that does not exist yet (a fresh install, Rasa never started) counts as empty. The SQL
+is the same on SQLite and PostgreSQL: times are compared as the ISO text the stores write, and
+the Vietnam date of each row is computed here, not with a dialect's date functions.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Iterable
 
 from bot import clock, readonly_db
+from bot.db import Database, Transaction
 from bot.dossiers.states import STATES
 from bot.handover.figures import figures as handover_figures
 from bot.handover.store import HandoverStore
@@ -51,14 +55,12 @@ def _vn_date(value) -> dt.date | None:
     return when.astimezone(clock.VN_TZ).date()
 
 
-def _conversations(conn, since_iso: str, dates: set) -> tuple[dict, dict]:
+def _conversations(tx: Transaction, since_iso: str, dates: set) -> tuple[dict, dict]:
     """{date: {channel: conversations}}, {date: citizen messages}."""
     seen: dict = defaultdict(lambda: defaultdict(set))
     messages: Counter = Counter()
-    if conn is None or not readonly_db.has_table(conn, "messages"):
-        return {}, {}
-    rows = conn.execute("SELECT conversation_id, channel, created_at FROM messages "
-                        "WHERE direction = 'in' AND created_at >= ?", (since_iso,))
+    rows = tx.all("SELECT conversation_id, channel, created_at FROM messages "
+                  "WHERE direction = 'in' AND created_at >= ?", (since_iso,))
     for row in rows:
         day = _vn_date(row["created_at"])
         if day in dates:
@@ -110,13 +112,12 @@ def _count_turn(timestamp, intent_name, raw, dates, intents, procedures, turns, 
             procedures[value] += 1
 
 
-def _dossiers(conn, dates: set) -> tuple[Counter, Counter]:
-    by_state: Counter = Counter()
+def _dossiers(tx: Transaction, since_iso: str, dates: set) -> tuple[Counter, Counter]:
+    """{state: dossiers now}, {date: dossiers created}."""
+    by_state = Counter({row["state"]: int(row["n"]) for row in tx.all(
+        "SELECT state, COUNT(*) AS n FROM dossiers GROUP BY state")})
     created: Counter = Counter()
-    if conn is None or not readonly_db.has_table(conn, "dossiers"):
-        return by_state, created
-    for row in conn.execute("SELECT state, created_at FROM dossiers"):
-        by_state[row["state"]] += 1
+    for row in tx.all("SELECT created_at FROM dossiers WHERE created_at >= ?", (since_iso,)):
         day = _vn_date(row["created_at"])
         if day in dates:
             created[day] += 1
@@ -127,9 +128,12 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def dashboard(app_db: Path, tracker_url: Path | str, days: int = 30, today: dt.date | None = None,
-              procedure_name=None) -> dict:
+def dashboard(app_database: "Path | str | Database", tracker_url: Path | str, days: int = 30,
+              today: dt.date | None = None, procedure_name=None) -> dict:
     """The figures of the last ``days`` Vietnam dates up to ``today`` (inclusive), oldest first.
+
+    ``app_database``: the app's data, ``Settings.app_database`` (the SQLite file or DATABASE_URL)
+    or an open ``bot.db.Database``; a SQLite file that does not exist yet counts as empty.
 
     ``tracker_url``: Rasa's tracker store, ``Settings.tracker_url`` (SQLite or PostgreSQL) or a
     SQLite file's path.
@@ -143,16 +147,14 @@ def dashboard(app_db: Path, tracker_url: Path | str, days: int = 30, today: dt.d
     since_iso, since_ts = since.isoformat(timespec="microseconds"), since.timestamp()  # as the stores write times
 
     intents, procedures, turns, fallbacks = _nlu(tracker_url, since_ts, dates)
-    app = readonly_db.connect(app_db)
-    try:
-        conversations, messages = _conversations(app, since_iso, dates)
-        by_state, created = _dossiers(app, dates)
-    finally:
-        if app is not None:
-            app.close()
-    events = []
-    if app is not None:   # the handover events as the console's figures read them
-        store = HandoverStore(app_db)
+    app = readonly_db.app_database(app_database)
+    conversations, messages, by_state, created, events = {}, {}, Counter(), Counter(), []
+    if app is not None:
+        with app.read() as tx:   # one state of the database for both
+            conversations, messages = _conversations(tx, since_iso, dates)
+            by_state, created = _dossiers(tx, since_iso, dates)
+        # the handover events as the console's figures read them
+        store = HandoverStore(app)
         try:
             events = store.events(since=since)
         finally:

@@ -24,7 +24,8 @@ Checking that the person asking is that citizen (ID card at the counter, the dos
 number) is the staff member's business, as for any paper request. There is no lookup by name or
 phone number: the stores keep numbers masked, and names only inside dossier answers.
 
-**What is covered.** The app's database (``bot.db``): ``messages``, ``dossiers``,
+**What is covered.** The app's database (``bot.db``: ``Settings.app_database``, the SQLite file
+``bot.db`` or DATABASE_URL's PostgreSQL): ``messages``, ``dossiers``,
 ``dossier_events``, ``form_drafts``, ``handovers``, ``handover_events``, ``handover_notes``,
 ``callbacks``, ``callback_drafts``, ``inbox``, ``outbox``, ``learning_flags``; the rate-limit file
 (``limits.db``: hits per conversation and phone-digit guesses per conversation, stored as HMAC
@@ -42,7 +43,8 @@ private file (CLI) or an attachment (admin API).
 
 **Deletion** deletes in one transaction per database (the app's, the rate-limit file, the
 tracker store), SQLite with ``secure_delete`` on and the WAL checkpointed and truncated
-afterwards, so neither free pages nor the WAL keep the text. The tracker store goes first (a
+afterwards (``Database.vacuum_deleted`` for the app's), so neither free pages nor the WAL keep
+the text. The tracker store goes first (a
 remote PostgreSQL is the likeliest to fail; then nothing else was touched), then the app's
 database, then the rate limits: a failure leaves each database whole, either all deleted or
 untouched, and running the deletion again finishes the job. An open handover (waiting or claimed) is
@@ -69,6 +71,7 @@ from typing import Any, Iterable, Optional, Union
 
 from bot import readonly_db
 from bot.access_log import AccessLog, Accessor
+from bot.db import Database, Transaction
 from bot.settings import Settings
 
 __all__ = ["find_citizen", "export_citizen", "delete_citizen", "BadRequest", "APP_TABLES", "STORE_LABELS",
@@ -154,8 +157,14 @@ def _request(conversation_id, dossier_code, channel_user) -> tuple[str, str]:
     return kind, code
 
 
+def _app(config: Settings) -> Optional[Database]:
+    """The app's database (``None``: a SQLite file not created yet, so nothing is kept)."""
+    return readonly_db.app_database(config.app_database)
+
+
 def _connect(path: Path) -> Optional[sqlite3.Connection]:
-    """A writable connection to an existing SQLite file (``None`` when it does not exist)."""
+    """A writable connection to an existing SQLite file (``None`` when it does not exist): the
+    rate-limit file ``limits.db`` (``bot.ratelimit``), which is SQLite on every install."""
     if not Path(path).exists():
         return None
     conn = sqlite3.connect(str(path), timeout=10, isolation_level=None)
@@ -171,12 +180,12 @@ def _marks(values: Iterable) -> str:
     return ", ".join("?" for _ in values)
 
 
-def _app_has(conn: sqlite3.Connection, conversation_id: str) -> bool:
-    tables = _tables(conn)
-    for table in APP_TABLES:
-        if table != "dossier_events" and table in tables and conn.execute(
-                f"SELECT 1 FROM {table} WHERE conversation_id = ? LIMIT 1", (conversation_id,)).fetchone():
-            return True
+def _app_has(db: Database, conversation_id: str) -> bool:
+    with db.read() as tx:
+        for table in APP_TABLES:
+            if table != "dossier_events" and tx.one(
+                    f"SELECT 1 AS found FROM {table} WHERE conversation_id = ? LIMIT 1", (conversation_id,)):
+                return True
     return False
 
 
@@ -201,25 +210,21 @@ def find_citizen(config: Settings, *, conversation_id: Optional[str] = None, dos
 
     Exactly one of the three must be given (``BadRequest`` otherwise, or when it is malformed)."""
     kind, value = _request(conversation_id, dossier_code, channel_user)
-    conn = _connect(config.app_db)
+    db = _app(config)
     if kind == "dossier":
-        if conn is None:
+        if db is None:
             return set()
-        with contextlib.closing(conn):
-            if "dossiers" not in _tables(conn):
-                return set()
-            return {row[0] for row in conn.execute("SELECT conversation_id FROM dossiers WHERE code = ?", (value,))}
-    if conn is not None:
-        with contextlib.closing(conn):
-            if _app_has(conn, value):
-                return {value}
+        return {row["conversation_id"] for row in db.all("SELECT conversation_id FROM dossiers WHERE code = ?",
+                                                         (value,))}
+    if db is not None and _app_has(db, value):
+        return {value}
     return _tracker_senders(config, [value])
 
 
 def _audit(config: Settings, by: Optional[Accessor], what: str, target: str) -> None:
     if by is None:
         return
-    access_log = AccessLog(config.app_db)
+    access_log = AccessLog(config.app_database)
     try:
         access_log.record_for(by, what, target)
     finally:
@@ -228,8 +233,8 @@ def _audit(config: Settings, by: Optional[Accessor], what: str, target: str) -> 
 
 # --- exporting ------------------------------------------------------------------------------------
 
-def _decoded(row: sqlite3.Row, json_columns: Iterable[str] = ()) -> dict:
-    data = {key: row[key] for key in row.keys()}
+def _decoded(row, json_columns: Iterable[str] = ()) -> dict:
+    data = dict(row)
     for column in json_columns:
         if isinstance(data.get(column), str):
             with contextlib.suppress(ValueError):
@@ -241,23 +246,19 @@ JSON_COLUMNS = {"messages": ("buttons",), "dossiers": ("answers",), "form_drafts
                 "handover_events": ("detail",), "outbox": ("reply",)}
 
 
-def _codes(conn: sqlite3.Connection, ids: list[str], tables: set[str]) -> list[str]:
-    if "dossiers" not in tables:
-        return []
-    return [row[0] for row in conn.execute(f"SELECT code FROM dossiers WHERE conversation_id IN ({_marks(ids)})",
-                                           ids)]
+def _codes(tx: Transaction, ids: list[str]) -> list[str]:
+    return [row["code"] for row in tx.all(
+        f"SELECT code FROM dossiers WHERE conversation_id IN ({_marks(ids)}) ORDER BY code", ids)]
 
 
-def _select(conn: sqlite3.Connection, table: str, ids: list[str], codes: list[str]) -> list[sqlite3.Row]:
+def _select(tx: Transaction, table: str, ids: list[str], codes: list[str]) -> list:
     if table == "dossier_events":
         if not codes:
             return []
-        return conn.execute(f"SELECT * FROM dossier_events WHERE dossier_code IN ({_marks(codes)}) ORDER BY id",
-                            codes).fetchall()
+        return tx.all(f"SELECT * FROM dossier_events WHERE dossier_code IN ({_marks(codes)}) ORDER BY id", codes)
     order = "code" if table == "dossiers" else ("conversation_id" if table in ("form_drafts", "callback_drafts")
                                                  else "id")
-    return conn.execute(f"SELECT * FROM {table} WHERE conversation_id IN ({_marks(ids)}) ORDER BY {order}",
-                        ids).fetchall()
+    return tx.all(f"SELECT * FROM {table} WHERE conversation_id IN ({_marks(ids)}) ORDER BY {order}", ids)
 
 
 def _rate_limit_keys(config: Settings, ids: list[str]) -> dict[str, str]:
@@ -299,20 +300,16 @@ def export_citizen(config: Settings, *, conversation_id: Optional[str] = None, d
     stores: dict[str, list] = {name: [] for name in STORE_LABELS}
     access: list[dict] = []
     if ids:
-        conn = _connect(config.app_db)
-        if conn is not None:
-            with contextlib.closing(conn):
-                tables = _tables(conn)
-                codes = _codes(conn, ids, tables)
+        db = _app(config)
+        if db is not None:
+            with db.read() as tx:   # one state of the app's database for every table
+                codes = _codes(tx, ids)
                 for table in APP_TABLES:
-                    if table in tables:
-                        stores[table] = [_decoded(r, JSON_COLUMNS.get(table, ())) for r in _select(conn, table, ids,
-                                                                                                      codes)]
-                if "access_log" in tables:
-                    targets = ids + codes
-                    access = [dict(r) for r in conn.execute(
-                        f"SELECT at, who, role, what, target, route FROM access_log WHERE target IN ({_marks(targets)})"
-                        " ORDER BY id", targets)]
+                    stores[table] = [_decoded(r, JSON_COLUMNS.get(table, ())) for r in _select(tx, table, ids, codes)]
+                targets = ids + codes
+                access = [dict(r) for r in tx.all(
+                    f"SELECT at, who, role, what, target, route FROM access_log WHERE target IN ({_marks(targets)})"
+                    " ORDER BY id", targets)]
         limits = _connect(config.limits_db)
         if limits is not None:
             with contextlib.closing(limits):
@@ -346,17 +343,14 @@ def _close_open_handovers(config: Settings, ids: list[str], actor: str) -> int:
     """End the conversations' waiting or claimed handovers through the handover store's own API."""
     from bot.handover.store import HandoverStore, NotFound
 
-    conn = _connect(config.app_db)
-    if conn is None:
+    db = _app(config)
+    if db is None:
         return 0
-    with contextlib.closing(conn):
-        if "handovers" not in _tables(conn):
-            return 0
-        open_ids = [row[0] for row in conn.execute(
-            f"SELECT id FROM handovers WHERE state != 'closed' AND conversation_id IN ({_marks(ids)})", ids)]
+    open_ids = [row["id"] for row in db.all(
+        f"SELECT id FROM handovers WHERE state != 'closed' AND conversation_id IN ({_marks(ids)}) ORDER BY id", ids)]
     if not open_ids:
         return 0
-    store = HandoverStore(config.app_db)
+    store = HandoverStore(db)
     closed = 0
     try:
         for handover_id in open_ids:
@@ -370,9 +364,9 @@ def _close_open_handovers(config: Settings, ids: list[str], actor: str) -> int:
 
 @contextlib.contextmanager
 def _secure_deletion(conn: sqlite3.Connection) -> Iterable[None]:
-    """One write transaction on a SQLite connection (autocommit mode) with ``secure_delete`` on:
-    committed when the block ends, rolled back if it raises; the WAL is truncated after a commit, so
-    deleted text lingers neither in free pages nor in the WAL file."""
+    """One write transaction on a SQLite connection (autocommit mode: the rate-limit file) with
+    ``secure_delete`` on: committed when the block ends, rolled back if it raises; the WAL is
+    truncated after a commit, so deleted text lingers neither in free pages nor in the WAL file."""
     conn.execute("PRAGMA secure_delete=ON")
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -386,29 +380,28 @@ def _secure_deletion(conn: sqlite3.Connection) -> Iterable[None]:
 
 
 def _delete_app(config: Settings, ids: list[str], actor: str) -> dict[str, int]:
-    conn = _connect(config.app_db)
+    """One write transaction over every table of the app's database (all deleted or none), then
+    ``vacuum_deleted`` (SQLite: WAL truncated; ``secure_delete`` is on for every connection)."""
     counts = {table: 0 for table in APP_TABLES}
-    if conn is None:
+    db = _app(config)
+    if db is None:
         return counts
-    with contextlib.closing(conn), _secure_deletion(conn):
-        tables = _tables(conn)
-        codes = _codes(conn, ids, tables)
+    with db.write() as tx:
+        codes = _codes(tx, ids)
         for table in APP_TABLES:
-            if table not in tables:
-                continue
             if table == "dossier_events":
                 if codes:
-                    counts[table] = conn.execute(
+                    counts[table] = tx.execute(
                         f"DELETE FROM dossier_events WHERE dossier_code IN ({_marks(codes)})", codes).rowcount
                 continue
-            counts[table] = conn.execute(f"DELETE FROM {table} WHERE conversation_id IN ({_marks(ids)})",
-                                         ids).rowcount
-        if counts["handovers"] and "handover_events" in tables:
+            counts[table] = tx.execute(f"DELETE FROM {table} WHERE conversation_id IN ({_marks(ids)})", ids).rowcount
+        if counts["handovers"]:
             # No id, no content: open consoles see a change and refresh their lists.
-            conn.execute("INSERT INTO handover_events (handover_id, conversation_id, kind, actor, at, detail)"
-                         " VALUES (0, '', ?, ?, ?, '{}')",
-                         (ERASED_KIND, actor[:200], dt.datetime.now(dt.timezone.utc).isoformat(
-                             timespec="microseconds")))
+            tx.execute("INSERT INTO handover_events (handover_id, conversation_id, kind, actor, at, detail)"
+                       " VALUES (0, '', ?, ?, ?, '{}')",
+                       (ERASED_KIND, actor[:200], dt.datetime.now(dt.timezone.utc).isoformat(
+                           timespec="microseconds")))
+    db.vacuum_deleted()
     return counts
 
 

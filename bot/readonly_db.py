@@ -1,7 +1,10 @@
-"""Reading another component's database without writing to it (Rasa's tracker store, the app's
-own database for figures): read-only SQLite connections and a table check, and Rasa's tracker
-store through a SQLAlchemy URL (``tracker_engine``, ``open_tracker``), so the same code reads
-SQLite and PostgreSQL (``DATABASE_URL``)."""
+"""Reading a database that may not exist yet, the same way on SQLite and PostgreSQL
+(``DATABASE_URL``): Rasa's tracker store through a SQLAlchemy URL (``tracker_engine``,
+``open_tracker``, ``delete_tracker_events``), and the app's own database for the figures and a
+citizen's data (``app_database``: ``bot.db``, or nothing when a fresh install has no file yet).
+
+``connect`` / ``has_table`` (a read-only SQLite connection to the app's file) remain only for
+``bot.learning.inbox`` until it reads through ``bot.db`` too."""
 
 from __future__ import annotations
 
@@ -9,15 +12,33 @@ import contextlib
 import sqlite3
 import urllib.parse
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-__all__ = ["connect", "has_table", "tracker_engine", "open_tracker", "delete_tracker_events", "is_sqlite",
-           "sqlite_path", "EVENTS"]
+if TYPE_CHECKING:
+    from bot.db import Database
+
+__all__ = ["app_database", "connect", "has_table", "tracker_engine", "open_tracker", "delete_tracker_events",
+           "is_sqlite", "sqlite_path", "EVENTS"]
 
 EVENTS = "events"   # the table of Rasa's SQLTrackerStore
+
+
+def app_database(target: "Path | str | Database") -> "Optional[Database]":
+    """The app's database (``Settings.app_database``: the SQLite file, DATABASE_URL, or an open
+    ``bot.db.Database``) through ``bot.db.database``, or ``None`` when it is a SQLite file that does
+    not exist yet: a fresh install has nothing to read, and looking creates nothing."""
+    from bot import db
+
+    if isinstance(target, db.Database):
+        return target
+    if is_sqlite(target):
+        path = sqlite_path(target)
+        if path is not None and not path.exists():
+            return None
+    return db.database(target)
 
 
 def connect(path: Path | str) -> sqlite3.Connection | None:

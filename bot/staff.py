@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import sqlite3
 import time
 from typing import Any, Optional
 
@@ -109,7 +108,7 @@ def deliver_to_channel(config: Settings, conversation_id: str, channel: str, tex
     sends what another process queued. Must not raise: a failure is logged, the stored
     message stays.
     """
-    Delivery(Outbox(config.app_db)).send(conversation_id, channel, [{"text": text, "buttons": []}])
+    Delivery(Outbox(config.app_database)).send(conversation_id, channel, [{"text": text, "buttons": []}])
 
 
 def _last_channel(messages: MessageStore, conversation_id: str) -> str:
@@ -134,11 +133,11 @@ def change_state(config: Settings, code: str, to_state: str, actor: str, note: O
     """Move dossier ``code`` to ``to_state`` on behalf of ``actor`` (a staff id), then tell the citizen.
 
     Entering ``da_nop`` or ``da_tiep_nhan`` sets the expected date from the catalogue's working days.
-    ``messages`` is the app's open message store (a new one on ``config.app_db`` if None).
+    ``messages`` is the app's open message store (a new one on ``config.app_database`` if None).
     """
     _check_state(to_state)
     note = (note or "").strip() or None
-    store = DossierStore(config.app_db)
+    store = DossierStore(config.app_database)
     current = store.get(code)
     if current is None:
         raise DossierNotFound(normalise_code(code))
@@ -147,7 +146,7 @@ def change_state(config: Settings, code: str, to_state: str, actor: str, note: O
         days = expected_working_days(procedure_of(current))
         expected = add_working_days(today or _today(), days) if days is not None else None
     dossier = store.transition(current.code, to_state, actor=actor, note=note, expected_date=expected)
-    _notify(config, messages or MessageStore(config.app_db), dossier, note)
+    _notify(config, messages or MessageStore(config.app_database), dossier, note)
     return dossier
 
 
@@ -194,7 +193,7 @@ def describe(store: DossierStore, dossier: Dossier) -> dict:
 
 def show(config: Settings, code: str) -> dict:
     """The dossier, its answers (ID and phone numbers masked) and its history, oldest first."""
-    store = DossierStore(config.app_db)
+    store = DossierStore(config.app_database)
     dossier = store.get(code)
     if dossier is None:
         raise DossierNotFound(normalise_code(code))
@@ -205,18 +204,16 @@ def list_dossiers(config: Settings, state: Optional[str] = None, limit: int = 50
     """Dossiers (no personal data), most recently changed first, optionally in one state."""
     if state is not None:
         _check_state(state)
-    store = DossierStore(config.app_db)
-    query = "SELECT code FROM dossiers"
+    store = DossierStore(config.app_database)
+    query = "SELECT * FROM dossiers"
     params: list[Any] = []
     if state is not None:
         query += " WHERE state = ?"
         params.append(state)
     query += " ORDER BY updated_at DESC, code DESC LIMIT ?"
     params.append(max(1, int(limit)))
-    with contextlib.closing(sqlite3.connect(store.path, timeout=10)) as conn:
-        codes = [row[0] for row in conn.execute(query, params)]
-    dossiers = (store.get(c) for c in codes)
-    return [_summary(d) for d in dossiers if d is not None]
+    # One query for the page (the rows read as DossierStore.get reads them), not one per dossier.
+    return [_summary(store._dossier(row)) for row in store.db.all(query, params)]
 
 
 def purge(config: Settings, messages: Optional[MessageStore] = None) -> int:
@@ -227,8 +224,8 @@ def purge(config: Settings, messages: Optional[MessageStore] = None) -> int:
     ACCESS_LOG_RETENTION_DAYS (``purge_access_log``). Deletion is secure (SQLite ``secure_delete``); Rasa's events are
     deleted at ``config.tracker_url`` (SQLite, or PostgreSQL with DATABASE_URL)."""
     days = config.draft_retention_days
-    removed = DossierStore(config.app_db).purge_drafts(older_than_days=days)
-    removed += (messages or MessageStore(config.app_db)).purge(days)
+    removed = DossierStore(config.app_database).purge_drafts(older_than_days=days)
+    removed += (messages or MessageStore(config.app_database)).purge(days)
     removed += purge_tracker_events(config.tracker_url, days)
     purge_access_log(config)
     return removed
@@ -239,7 +236,7 @@ def purge_access_log(config: Settings) -> int:
     Called by ``purge`` (not counted in its total: they are not citizens' data)."""
     from bot.access_log import AccessLog
 
-    access_log = AccessLog(config.app_db)
+    access_log = AccessLog(config.app_database)
     try:
         removed = access_log.purge(config.access_log_retention_days)
     finally:
@@ -255,10 +252,10 @@ def failed_messages(config: Settings, limit: int = 100, messages: Optional[Messa
     attempts, error (no personal data), time."""
     keys = ("id", "conversation_id", "channel", "text", "attempts", "error", "created_at")
     rows = [{**{k: row[k] for k in keys}, "direction": "in"}
-            for row in (messages or MessageStore(config.app_db)).failed(limit)]
+            for row in (messages or MessageStore(config.app_database)).failed(limit)]
     rows += [{"id": row["id"], "conversation_id": row["conversation_id"], "channel": row["channel"],
               "text": "", "attempts": row["attempts"], "error": row["error"], "created_at": row["created_at"],
-              "direction": "out"} for row in Outbox(config.app_db).failed(limit)]
+              "direction": "out"} for row in Outbox(config.app_database).failed(limit)]
     return sorted(rows, key=lambda row: row["created_at"], reverse=True)[:limit]
 
 
@@ -277,7 +274,7 @@ def dossier_pdf(config: Settings, code: str, today: Optional[dt.date] = None) ->
     ``None`` when there is no such dossier.
     Access control is the caller's business (signed links, see ``bot.dossiers.tokens``).
     """
-    dossier = DossierStore(config.app_db).get(code)
+    dossier = DossierStore(config.app_database).get(code)
     form = form_of(dossier) if dossier is not None else None
     if form is None or not (form.has_pdf or form.is_generic):
         return None

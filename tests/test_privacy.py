@@ -1,16 +1,19 @@
 """One citizen's data on request (``bot.privacy``): found by dossier code, conversation or platform
 user; exported from every store and nothing of another citizen; deleted from every store (checked
 on the raw SQLite files) leaving the other citizen whole; the CLI and the admin API around it; and
-the access log of staff reading conversations and dossiers (``bot.access_log``)."""
+the access log of staff reading conversations and dossiers (``bot.access_log``).
+
+Finding, export and deletion run on both engines (``engine_config``: the SQLite files, or the app's
+data and Rasa's events in one PostgreSQL database as with DATABASE_URL)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import json
 import os
 import stat
-import uuid
 from dataclasses import replace
 
 import pytest
@@ -55,6 +58,20 @@ def config(tmp_path):
                    staff_token=TOKEN, rate_limit_per_minute=0, conversation_rate_per_minute=0, office_hours="always")
 
 
+@pytest.fixture
+def engine_config(config, app_database):
+    """``config`` on each engine: its SQLite files (``app_database`` is ``config.app_db`` then), or
+    DATABASE_URL on a fresh PostgreSQL database (the app's data and Rasa's events, as deployed)."""
+    if "://" in str(app_database):
+        return replace(config, database_url=app_database)
+    assert app_database == config.app_db
+    return config
+
+
+def on_sqlite(config) -> bool:
+    return not config.database_url
+
+
 @pytest.fixture(scope="module")
 def rasa_domain():
     from rasa.shared.core.domain import Domain
@@ -87,12 +104,11 @@ def write_tracker(config, rasa_domain, citizen: Citizen) -> None:
 
 def populate(config, citizen: Citizen, rasa_domain=None) -> Citizen:
     """A row for ``citizen`` in every store, each holding its name, ID number or token."""
-    messages = MessageStore(config.app_db)
+    messages = MessageStore(config.app_database)
     messages.add(citizen.cid, "in", f"tôi là {citizen.name} {citizen.token}", channel="telegram",
                  status="pending", pending_text=f"số {citizen.personal_id} {citizen.token}")
     citizen.out_id = messages.add(citizen.cid, "out", f"chào {citizen.name}", channel="telegram")
-    messages._db.close()
-    dossiers = DossierStore(config.app_db)
+    dossiers = DossierStore(config.app_database)
     answers = {"full_name": citizen.name, "birth_date": "1990-03-12", "personal_id": citizen.personal_id,
                "phone": "0912345678",
                "note": citizen.token}
@@ -100,19 +116,18 @@ def populate(config, citizen: Citizen, rasa_domain=None) -> Citizen:
     dossiers.transition(dossier.code, "da_nop", actor="citizen", note=f"nộp {citizen.token}")
     dossiers.save_draft(citizen.cid, "tam-tru", {"full_name": citizen.name, "x": citizen.token})
     citizen.code = dossier.code
-    handovers = HandoverStore(config.app_db)
+    handovers = HandoverStore(config.app_database)
     handover, _ = handovers.request(citizen.cid, "telegram", "asked")
     handovers.add_note(citizen.cid, "lan.tnv", f"ghi chú về {citizen.name} {citizen.token}", handover.id)
     handovers.add_callback(citizen.cid, "telegram", f"gọi lại {citizen.token}", "0912345678", None)
     handovers.start_callback(citizen.cid)
     handovers.close()
-    inbox = Inbox(config.app_db)
-    inbox.accept(Inbound(channel="telegram", user_id=citizen.user_id, message_id=f"m-{citizen.user_id}",
-                         text=f"tin {citizen.name} {citizen.token}"))
-    inbox._db.close()
-    Outbox(config.app_db).enqueue(citizen.cid, "telegram", citizen.user_id,
+    Inbox(config.app_database).accept(Inbound(channel="telegram", user_id=citizen.user_id,
+                                              message_id=f"m-{citizen.user_id}",
+                                              text=f"tin {citizen.name} {citizen.token}"))
+    Outbox(config.app_database).enqueue(citizen.cid, "telegram", citizen.user_id,
                                   [{"text": f"trả lời {citizen.token}", "buttons": []}])
-    learning = LearningStore(config.app_db)
+    learning = LearningStore(config.app_database)
     assert learning.flag(citizen.cid, citizen.out_id, "lan.tnv")
     learning.close()
     RateLimiter(config.limits_db, key_secret=config.derived_secret("rate-limit")).allow(
@@ -134,7 +149,8 @@ def secrets_of(citizen: Citizen) -> list[bytes]:
 
 # --- finding --------------------------------------------------------------------------------------
 
-def test_a_citizen_is_found_by_dossier_code_conversation_or_platform_user(config):
+def test_a_citizen_is_found_by_dossier_code_conversation_or_platform_user(engine_config):
+    config = engine_config
     populate(config, A)
     populate(config, B)
     assert privacy.find_citizen(config, dossier_code=A.code.lower().replace("-", " ")) == {A.cid}
@@ -151,7 +167,8 @@ def test_a_citizen_is_found_by_dossier_code_conversation_or_platform_user(config
 
 # --- export ---------------------------------------------------------------------------------------
 
-def test_export_has_every_store_of_the_citizen_and_nothing_of_another(config, rasa_domain):
+def test_export_has_every_store_of_the_citizen_and_nothing_of_another(engine_config, rasa_domain):
+    config = engine_config
     populate(config, A, rasa_domain)
     populate(config, B, rasa_domain)
     data = privacy.export_citizen(config, dossier_code=A.code, by=ADMIN)
@@ -170,12 +187,13 @@ def test_export_has_every_store_of_the_citizen_and_nothing_of_another(config, ra
     user = [e for e in data["stores"]["tracker_events"] if e["type_name"] == "user"]
     assert user and A.personal_id in user[0]["data"]["text"] and {e["sender_id"] for e in user} == {A.cid}
     # the export itself is in the audit log, with the id only
-    assert AccessLog(config.app_db).entries(target=A.code)[0] | {"id": 0, "at": ""} == {
+    assert AccessLog(config.app_database).entries(target=A.code)[0] | {"id": 0, "at": ""} == {
         "id": 0, "at": "", "who": "quan.tri", "role": "admin", "what": "privacy_export", "target": A.code,
         "route": "test"}
 
 
-def test_export_of_nobody_is_empty(config):
+def test_export_of_nobody_is_empty(engine_config):
+    config = engine_config
     populate(config, B)
     data = privacy.export_citizen(config, conversation_id=A.cid)
     assert data["conversations"] == [] and not any(data["stores"].values())
@@ -183,10 +201,11 @@ def test_export_of_nobody_is_empty(config):
 
 # --- deletion -------------------------------------------------------------------------------------
 
-def test_delete_removes_the_citizen_from_every_store_and_keeps_the_other(config, rasa_domain):
+def test_delete_removes_the_citizen_from_every_store_and_keeps_the_other(engine_config, rasa_domain):
+    config = engine_config
     populate(config, A, rasa_domain)
     populate(config, B, rasa_domain)
-    handovers = HandoverStore(config.app_db)
+    handovers = HandoverStore(config.app_database)
     handovers.claim(A.cid, "lan.tnv", "phuong-ben-thanh")      # a volunteer has A's chat right now
     handovers.close()
     result = privacy.delete_citizen(config, conversation_id=A.cid, by=ADMIN)
@@ -198,56 +217,83 @@ def test_delete_removes_the_citizen_from_every_store_and_keeps_the_other(config,
     assert not any(privacy.export_citizen(config, conversation_id=A.cid)["stores"].values())
     after = privacy.export_citizen(config, conversation_id=B.cid)
     assert all(after["stores"][store] for store in privacy.STORE_LABELS)
-    # nor in the raw files: free pages zeroed, WAL truncated
-    app, limits, tracker = raw(config, "bot.db*"), raw(config, "limits.db*"), raw(config, "rasa_tracker.db*")
-    for secret in secrets_of(A):
-        assert secret not in app
-    assert A.personal_id.encode() not in tracker and A.token.encode() not in tracker
-    assert B.personal_id.encode() in tracker and B.name.encode() in app
+    # nor in the raw files: free pages zeroed, WAL truncated (PostgreSQL: its vacuum reclaims the rows)
+    limits = raw(config, "limits.db*")
+    if on_sqlite(config):
+        app, tracker = raw(config, "bot.db*"), raw(config, "rasa_tracker.db*")
+        for secret in secrets_of(A):
+            assert secret not in app
+        assert A.personal_id.encode() not in tracker and A.token.encode() not in tracker
+        assert B.personal_id.encode() in tracker and B.name.encode() in app
     digests = privacy._rate_limit_keys(config, [A.cid])
     assert not any(d.encode() in limits for d in digests)
     assert any(d.encode() in limits for d in privacy._rate_limit_keys(config, [B.cid]))
     # the handover was closed, then deleted; consoles get an event without any id
-    handovers = HandoverStore(config.app_db)
+    handovers = HandoverStore(config.app_database)
     assert handovers.open_for(A.cid) is None and handovers.latest_for(A.cid) is None
     erased = [e for e in handovers.events() if e["kind"] == "erased"]
     assert erased and erased[0]["conversation_id"] == "" and erased[0]["actor"] == "quan.tri"
     assert handovers.open_for(B.cid) is not None
-    assert AccessLog(config.app_db).entries()[0]["what"] == "privacy_delete"
+    assert AccessLog(config.app_database).entries()[0]["what"] == "privacy_delete"
     # deleting again finds nothing
     assert privacy.delete_citizen(config, conversation_id=A.cid)["conversations"] == []
 
 
-def test_delete_by_dossier_code_takes_the_whole_conversation(config):
+def test_delete_by_dossier_code_takes_the_whole_conversation(engine_config):
+    config = engine_config
     populate(config, A)
     populate(config, B)
     result = privacy.delete_citizen(config, dossier_code=A.code)
     assert result["conversations"] == [A.cid]
-    assert DossierStore(config.app_db).get(A.code) is None and DossierStore(config.app_db).get(B.code) is not None
-    assert MessageStore(config.app_db).history(A.cid) == [] and MessageStore(config.app_db).history(B.cid)
+    dossiers, messages = DossierStore(config.app_database), MessageStore(config.app_database)
+    assert dossiers.get(A.code) is None and dossiers.get(B.code) is not None
+    assert messages.history(A.cid) == [] and messages.history(B.cid)
 
 
-def test_a_failing_database_is_left_whole(config, monkeypatch):
+def test_a_failing_database_is_left_whole(engine_config, monkeypatch):
+    config = engine_config
     populate(config, A)
-    real_tables = privacy._tables
     monkeypatch.setattr(privacy, "find_citizen", lambda config, **request: {A.cid})
     monkeypatch.setattr(privacy, "APP_TABLES", privacy.APP_TABLES + ("no_such_table",))   # the last DELETE fails
-    monkeypatch.setattr(privacy, "_tables", lambda conn: real_tables(conn) | {"no_such_table"})
     with pytest.raises(Exception):
         privacy.delete_citizen(config, conversation_id=A.cid)
     monkeypatch.undo()
-    assert len(MessageStore(config.app_db).history(A.cid)) == 2, "the app database was half deleted"
-    assert DossierStore(config.app_db).get(A.code) is not None
+    assert len(MessageStore(config.app_database).history(A.cid)) == 2, "the app database was half deleted"
+    assert DossierStore(config.app_database).get(A.code) is not None
     assert privacy.delete_citizen(config, conversation_id=A.cid)["counts"]["messages"] == 2   # run again: done
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_tracker_part_on_sqlite_and_postgresql(request, config, rasa_domain, backend):
-    if backend == "postgresql":
-        from tests.servers import create_database
+def test_two_deletions_of_one_citizen_at_once_delete_each_row_once(engine_config):
+    """Two admins delete the same citizen at the same moment: both succeed, each row is deleted
+    by exactly one of them (the app's deletion is one write transaction, one writer at a time)."""
+    config = engine_config
+    populate(config, A)
+    populate(config, B)
+    start, results, errors = threading.Barrier(2), [], []
 
-        url = create_database(request.getfixturevalue("postgres_url"), f"privacy_{uuid.uuid4().hex[:12]}")
-        config = replace(config, database_url=url)
+    def delete():
+        start.wait()
+        try:
+            results.append(privacy.delete_citizen(config, conversation_id=A.cid))
+        except Exception as error:   # noqa: BLE001 — reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=delete) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    counts = [result["counts"] for result in results if result["conversations"]]
+    for table in ("messages", "dossiers", "dossier_events", "form_drafts", "handovers", "inbox", "outbox"):
+        assert sum(c[table] for c in counts) == (2 if table in ("messages", "dossier_events") else 1), table
+    assert sum(result["closed_handovers"] for result in results) == 1
+    assert privacy.find_citizen(config, conversation_id=A.cid) == set()
+    assert all(privacy.export_citizen(config, conversation_id=B.cid)["stores"][table] for table in privacy.APP_TABLES)
+
+
+def test_tracker_part_on_sqlite_and_postgresql(engine_config, rasa_domain):
+    config = engine_config
     write_tracker(config, rasa_domain, A)
     write_tracker(config, rasa_domain, B)
     assert privacy.find_citizen(config, conversation_id=A.cid) == {A.cid}   # only the tracker knows A
@@ -378,7 +424,7 @@ def test_a_volunteer_opening_a_conversation_is_logged(config, login):
     assert volunteer.get(f"/console/api/conversations/{A.cid}").status_code == 200
     assert volunteer.post(f"/console/api/conversations/{A.cid}/claim", {}).status_code == 200
     assert volunteer.get("/console/api/conversations/web-never-here").status_code == 404
-    entries = AccessLog(config.app_db).entries()
+    entries = AccessLog(config.app_database).entries()
     assert [(e["who"], e["role"], e["what"], e["target"], e["route"]) for e in entries] == [
         ("lan.tnv", "volunteer", "conversation", A.cid, "/console/api/conversations/{conversation_id}/claim"),
         ("lan.tnv", "volunteer", "conversation", A.cid, "/console/api/conversations/{conversation_id}")]
@@ -403,13 +449,13 @@ def test_staff_opening_a_dossier_is_logged(config, login):
         ("staff-api", "api", "dossier", A.code, "/api/staff/dossiers/{code}")]
 
 
-def test_access_log_is_purged_after_its_own_retention(config):
-    log = AccessLog(config.app_db)
+def test_access_log_is_purged_after_its_own_retention(engine_config):
+    config = engine_config
+    log = AccessLog(config.app_database)
     old = log.record("lan.tnv", "volunteer", "conversation", A.cid, "/console/api/conversations/{conversation_id}")
     log.record("lan.tnv", "volunteer", "conversation", B.cid, "/console/api/conversations/{conversation_id}")
-    with log._lock:
-        log._db.execute("UPDATE access_log SET at = ? WHERE id = ?",
-                        ((dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)).isoformat(), old))
+    log.db.execute("UPDATE access_log SET at = ? WHERE id = ?",
+                   ((dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)).isoformat(), old))
     config = replace(config, access_log_retention_days=365, draft_retention_days=30)
     staff.purge(config)
     assert [e["target"] for e in log.entries()] == [B.cid]

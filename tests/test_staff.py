@@ -1,4 +1,5 @@
-"""Staff operations on dossiers through the HTTP API and the CLI, the PDF link, draft purging."""
+"""Staff operations on dossiers through the HTTP API and the CLI, the PDF link, draft purging; the
+operations themselves (list, show, change of state, purge) on both engines (``engine_config``)."""
 
 from __future__ import annotations
 
@@ -49,13 +50,19 @@ def config(tmp_path):
 
 
 @pytest.fixture
+def engine_config(config, app_database):
+    """``config`` on each engine: its SQLite file, or DATABASE_URL on a fresh PostgreSQL database."""
+    return replace(config, database_url=app_database) if "://" in str(app_database) else config
+
+
+@pytest.fixture
 def client(config):
     with TestClient(create_app(config)) as test_client:
         yield test_client
 
 
 def new_dossier(config, procedure="ho-chieu", conversation=CID, answers=None, form_id="TK01", clock=None):
-    store = DossierStore(config.app_db, clock=clock) if clock else DossierStore(config.app_db)
+    store = DossierStore(config.app_database, clock=clock) if clock else DossierStore(config.app_database)
     answers = TK01_ANSWERS if answers is None else answers
     return store.create(procedure, conversation, answers, form_id=form_id, phone=answers.get("phone"))
 
@@ -193,6 +200,52 @@ def test_list_filters_by_state_newest_change_first_without_personal_data(config,
     assert [d["code"] for d in one] == [first]
     text = json.dumps(everything, ensure_ascii=False)
     assert NAME not in text and PHONE not in text and PERSONAL_ID not in text
+
+
+def test_operations_on_both_engines(engine_config):
+    """list (newest change first, by state, limited), show, change of state with the citizen told,
+    and the PDF, through the functions the CLI and the API call."""
+    config = engine_config
+    first = new_dossier(config).code
+    second = new_dossier(config, conversation="web-0123456789staff2").code
+    changed = staff.change_state(config, first, "da_nop", actor="canbo:lan", note="Đủ giấy tờ")
+    assert changed.state == "da_nop" and changed.expected_date == add_working_days(vn_today(), 8)
+    assert [d["code"] for d in staff.list_dossiers(config)] == [first, second]
+    assert [(d["code"], d["state_label"]) for d in staff.list_dossiers(config, state="da_nop")] == [(first, "Đã nộp")]
+    assert [d["code"] for d in staff.list_dossiers(config, limit=1)] == [first]
+    shown = staff.show(config, first)
+    assert [(e["from_state"], e["to_state"], e["actor"]) for e in shown["history"]] == \
+        [(None, "nhap", "citizen"), ("nhap", "da_nop", "canbo:lan")]
+    assert {a["key"]: a["value"] for a in shown["answers"]}["phone"] == "0912***678"
+    [told] = MessageStore(config.app_database).history(CID)
+    assert told["direction"] == "out" and told["text"].startswith(f"Hồ sơ {first}") and "Đủ giấy tờ" in told["text"]
+    with pytest.raises(staff.InvalidTransition):
+        staff.change_state(config, second, "co_ket_qua", actor="canbo:lan")
+    with pytest.raises(staff.DossierNotFound):
+        staff.show(config, "HS-2026-AAAAAA")
+    assert staff.dossier_pdf(config, first).startswith(b"%PDF")
+
+
+def test_the_listing_reads_its_page_in_one_query(engine_config):
+    """No query per dossier (issue 13: the staff listing's N+1 queries gone)."""
+    import sqlalchemy
+
+    config = engine_config
+    codes = [new_dossier(config, conversation=f"web-0123456789list{n:02d}").code for n in range(12)]
+    engine = DossierStore(config.app_database).db.engine
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    try:
+        listed = staff.list_dossiers(config, limit=10)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+    assert [d["code"] for d in listed] == codes[::-1][:10]
+    assert len(statements) == 1, statements
 
 
 # --- authentication --------------------------------------------------------------------------------
@@ -345,22 +398,23 @@ def old_and_new(config):
     clock = Clock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=config.draft_retention_days + 1))
     old_draft = new_dossier(config, conversation="web-old-1", clock=clock).code
     old_submitted = new_dossier(config, conversation="web-old-2", clock=clock).code
-    DossierStore(config.app_db, clock=clock).transition(old_submitted, "da_nop", actor="citizen")
-    DossierStore(config.app_db, clock=clock).save_draft("web-old-3", "khai-tu", {"full_name": "Lê Văn C"})
+    DossierStore(config.app_database, clock=clock).transition(old_submitted, "da_nop", actor="citizen")
+    DossierStore(config.app_database, clock=clock).save_draft("web-old-3", "khai-tu", {"full_name": "Lê Văn C"})
     fresh = new_dossier(config, conversation="web-new").code
     return old_draft, old_submitted, fresh
 
 
 def surviving(config, *codes):
-    store = DossierStore(config.app_db)
+    store = DossierStore(config.app_database)
     return [c for c in codes if store.get(c) is not None]
 
 
-def test_purge_deletes_old_drafts_only(config):
+def test_purge_deletes_old_drafts_only(engine_config):
+    config = engine_config
     old_draft, old_submitted, fresh = old_and_new(config)
     assert staff.purge(config) == 2                              # the old dossier draft and the form draft
     assert surviving(config, old_draft, old_submitted, fresh) == [old_submitted, fresh]
-    assert DossierStore(config.app_db).load_draft("web-old-3") is None
+    assert DossierStore(config.app_database).load_draft("web-old-3") is None
     assert staff.purge(config) == 0
 
 

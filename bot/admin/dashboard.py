@@ -33,7 +33,7 @@ async def figures(request: Request) -> Response:
     if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 366):
         return error(BAD_DAYS, 400)
     config = request.app.state.config
-    result = await run_in_threadpool(dashboard, config.app_db, config.tracker_url, int(raw), None, _name)
+    result = await run_in_threadpool(dashboard, config.app_database, config.tracker_url, int(raw), None, _name)
     if request.query_params.get("format") == "csv":
         return Response(dashboard_csv(result), media_type="text/csv; charset=utf-8",
                         headers={**NO_STORE, "Content-Disposition": 'attachment; filename="thong-ke.csv"'})

@@ -1,9 +1,11 @@
 """The staff dashboard: figures from the real stores (messages, Rasa's tracker store,
-handovers, dossiers), over HTTP for staff, as CSV, and refused to volunteers."""
+handovers, dossiers; the app's data on both engines), over HTTP for staff, as CSV, and refused
+to volunteers."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 from rasa.shared.core.domain import Domain
@@ -25,8 +27,11 @@ def user(tracker, text, intent, procedure=None):
     tracker.update(ActionExecuted("action_listen"))
 
 
-async def seed(config):
-    messages = MessageStore(config.app_db)
+async def seed(config, app_database=None):
+    """Messages, Rasa's events (SQLite), a handover and a dossier; the app's data in ``app_database``
+    (``config.app_db`` if None)."""
+    app_database = app_database or config.app_db
+    messages = MessageStore(app_database)
     for cid, channel, texts in [("web-a", "web", ["lệ phí hộ chiếu", "cảm ơn"]),
                                 ("telegram:1", "telegram", ["làm căn cước ở đâu"]),
                                 ("zalo:9", "zalo", ["abc xyz"])]:
@@ -45,15 +50,15 @@ async def seed(config):
     user(c, "abc xyz", "nlu_fallback")
     for tracker in (a, b, c):
         await store.save(tracker)
-    handovers = HandoverStore(config.app_db)
+    handovers = HandoverStore(app_database)
     handovers.request("zalo:9", "zalo", "fallback")
     handovers.close()
-    DossierStore(config.app_db).create("ho-chieu", "web-a", {"full_name": "Trần Văn Bảo"}, form_id="lien-he")
+    DossierStore(app_database).create("ho-chieu", "web-a", {"full_name": "Trần Văn Bảo"}, form_id="lien-he")
 
 
-async def test_figures_from_the_real_stores(admin_config):
-    await seed(admin_config)
-    result = dashboard(admin_config.app_db, admin_config.tracker_db, days=7, today=clock.today())
+async def test_figures_from_the_real_stores(admin_config, app_database):
+    await seed(admin_config, app_database)
+    result = dashboard(app_database, admin_config.tracker_db, days=7, today=clock.today())
     today = result["rows"][-1]
     assert len(result["rows"]) == 7 and today["date"] == clock.today().isoformat()
     assert today["conversations"] == 3 and today["by_channel"] == {"telegram": 1, "web": 1, "zalo": 1}
@@ -64,6 +69,13 @@ async def test_figures_from_the_real_stores(admin_config):
     assert result["top_procedures"][0] == {"id": "ho-chieu", "name": "ho-chieu", "count": 2}
     assert result["dossiers_by_state"] == [{"state": "nhap", "label": "Nháp", "count": 1}]
     assert all(r["conversations"] == 0 for r in result["rows"][:-1])
+    # a dossier made before the window counts by state, not as created in it
+    month_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+    DossierStore(app_database, clock=lambda: month_ago).create("ho-chieu", "web-b", {"full_name": "Lê C"},
+                                                               form_id="lien-he")
+    result = dashboard(app_database, admin_config.tracker_db, days=7, today=clock.today())
+    assert result["dossiers_by_state"] == [{"state": "nhap", "label": "Nháp", "count": 2}]
+    assert result["totals"]["dossiers_created"] == 1 and result["rows"][-1]["dossiers_created"] == 1
 
 
 def test_an_empty_install_has_zero_figures(admin_config):

@@ -16,13 +16,12 @@ def test_messages_older_than_retention_are_purged_securely(tmp_path):
     store = MessageStore(config.app_db)
     old = store.add("web-old", "in", "tôi tên Nguyễn Thị Mai ở 12 Lê Lợi")
     store.add("web-new", "in", "hộ chiếu")
-    with store._lock:
-        store._db.execute("UPDATE messages SET created_at = ? WHERE id = ?",
-                          ((datetime.now(timezone.utc) - timedelta(days=31)).isoformat(), old))
+    store.db.execute("UPDATE messages SET created_at = ? WHERE id = ?",
+                     ((datetime.now(timezone.utc) - timedelta(days=31)).isoformat(), old))
     assert staff.purge(config, messages=store) == 1
     assert [m["text"] for m in store.history("web-old")] == []
     assert [m["text"] for m in store.history("web-new")] == ["hộ chiếu"]
-    assert store._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    assert store.db.scalar("PRAGMA secure_delete") == 1
     for path in tmp_path.glob("bot.db*"):              # the text is not left in free pages or the WAL
         assert "Nguyễn Thị Mai".encode() not in path.read_bytes()
 
