@@ -1,4 +1,5 @@
-"""The audit log of staff access to citizens' data: table ``access_log`` in the app's database.
+"""The audit log of staff access to citizens' data: table ``access_log`` in the app's database
+(``bot/db.py``: the SQLite file or ``DATABASE_URL``; the table is the migration's).
 
 One row each time a volunteer, supervisor, staff member or admin reads a conversation's messages
 or a dossier through the console or the staff APIs, and for every privacy export or deletion
@@ -26,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,24 +36,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot import db as dbmod
+
 __all__ = ["AccessLog", "Accessor", "WHAT", "for_app", "audited", "route_template"]
 
 WHAT = ("conversation", "dossier", "privacy_export", "privacy_delete")
 MAX_FIELD = 200
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS access_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    who TEXT NOT NULL,
-    role TEXT NOT NULL,
-    what TEXT NOT NULL CHECK (what IN ('conversation', 'dossier', 'privacy_export', 'privacy_delete')),
-    target TEXT NOT NULL,
-    route TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS access_log_at ON access_log (at);
-CREATE INDEX IF NOT EXISTS access_log_who ON access_log (who, id);
-"""
 
 
 @dataclass(frozen=True)
@@ -74,34 +62,25 @@ def _iso(moment: dt.datetime) -> str:
 
 
 class AccessLog:
-    """Thread-safe access to the ``access_log`` table (``clock`` returns an aware datetime)."""
+    """The ``access_log`` table (thread-safe; ``clock`` returns an aware datetime).
 
-    def __init__(self, path: Path | str, clock: Callable[[], dt.datetime] = _now):
-        self.path = str(path)
+    ``path``: a SQLite file, a SQLAlchemy URL (``DATABASE_URL``) or an open ``bot.db.Database``."""
+
+    def __init__(self, path: "Path | str | dbmod.Database", clock: Callable[[], dt.datetime] = _now):
+        self.db = dbmod.database(path)
         self._clock = clock
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Nothing to close: the process's ``Database`` is shared by every store (``bot.db``)."""
 
     def record(self, who: str, role: str, what: str, target: str, route: str) -> int:
         """One entry; ``target`` is the id acted on (kept as it is, cut at 200 characters)."""
         if what not in WHAT:
             raise ValueError(what)
         values = [str(v or "")[:MAX_FIELD] for v in (who, role, target, route)]
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO access_log (at, who, role, what, target, route) VALUES (?, ?, ?, ?, ?, ?)",
-                (_iso(self._clock()), values[0], values[1], what, values[2], values[3]))
-            return cursor.lastrowid
+        return self.db.insert(
+            "INSERT INTO access_log (at, who, role, what, target, route) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (_iso(self._clock()), values[0], values[1], what, values[2], values[3]))
 
     def record_for(self, accessor: Accessor, what: str, target: str) -> int:
         return self.record(accessor.who, accessor.role, what, target, accessor.route)
@@ -117,15 +96,13 @@ class AccessLog:
             params.append(target)
         query += " ORDER BY id DESC LIMIT ?"
         params.append(max(1, int(limit)))
-        with self._lock:
-            return [dict(row) for row in self._db.execute(query, params)]
+        return [dict(row) for row in self.db.all(query, params)]
 
     def purge(self, older_than_days: int, now: dt.datetime | None = None) -> int:
         """Delete entries older than ``older_than_days``; how many went."""
         cutoff = _iso((now or self._clock()) - dt.timedelta(days=older_than_days))
-        with self._lock:
-            removed = self._db.execute("DELETE FROM access_log WHERE at < ?", (cutoff,)).rowcount
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        removed = self.db.execute("DELETE FROM access_log WHERE at < ?", (cutoff,))
+        self.db.vacuum_deleted()
         return removed
 
 
@@ -133,11 +110,11 @@ _APP_LOCK = threading.Lock()
 
 
 def for_app(app) -> AccessLog:
-    """The app's ``AccessLog`` (``app.state.access_log``), opened on first use on ``config.app_db``."""
+    """The app's ``AccessLog`` (``app.state.access_log``), opened on first use on ``config.app_database``."""
     with _APP_LOCK:
         log = getattr(app.state, "access_log", None)
         if log is None:
-            log = app.state.access_log = AccessLog(app.state.config.app_db)
+            log = app.state.access_log = AccessLog(app.state.config.app_database)
         return log
 
 

@@ -1,8 +1,8 @@
 """Accounts of volunteers, supervisors, admins and staff: passwords, sessions, lock-out, CLI.
 
 The library behind the volunteer console's login (``bot.auth`` is its thin HTTP side) and the
-``python -m bot accounts …`` commands. Everything lives in the app's SQLite database
-(``config.app_db``)::
+``python -m bot accounts …`` commands. Everything lives in the app's database (``bot/db.py``:
+``config.app_database``, the SQLite file or ``DATABASE_URL``; the tables are the migration's)::
 
     store = AccountStore.from_settings(config)
     store.add("lan.nguyen", "mật khẩu đủ dài", "volunteer", team="phuong-ben-thanh", display_name="Nguyễn Thị Lan")
@@ -10,7 +10,7 @@ The library behind the volunteer console's login (``bot.auth`` is its thin HTTP 
     token, csrf = store.create_session(account)      # token goes in the cookie, csrf to the page
     store.session(token)                             # Session, or None when expired / ended / disabled
 
-Tables:
+Tables (created by ``bot/migrations``):
 
 - ``accounts``: username (3–32 of a-z 0-9 . _ -, stored lower-case, unique whatever the case),
   argon2id hash (``argon2.PasswordHasher``; re-hashed on login when its parameters are outdated),
@@ -50,18 +50,18 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import sys
-import threading
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import sqlalchemy.exc
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from bot import db as dbmod
 from bot.clock import VN_TZ
 from bot.ratelimit import RateLimiter
 
@@ -87,40 +87,6 @@ MAX_TOKEN_CHARS = 200
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,31}$", re.ASCII)
 _TEAM = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", re.ASCII)
 MAX_TEAM = 64
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    username TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
-    password_hash TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('volunteer', 'supervisor', 'admin', 'staff')),
-    team TEXT,
-    display_name TEXT,
-    disabled INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT NOT NULL PRIMARY KEY,                -- SHA-256 (hex) of the cookie's token
-    username TEXT NOT NULL COLLATE NOCASE REFERENCES accounts (username) ON DELETE CASCADE,
-    csrf_token TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_seen REAL NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_username ON sessions (username);
-CREATE TABLE IF NOT EXISTS auth_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    event TEXT NOT NULL,
-    username TEXT,                               -- only when the account exists
-    client TEXT                                  -- HMAC digest of the client address, never the address
-);
-CREATE INDEX IF NOT EXISTS auth_events_username ON auth_events (username, id);
-CREATE TABLE IF NOT EXISTS auth_meta (
-    name TEXT NOT NULL PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
 
 
 # --- errors (messages in Vietnamese: they reach the CLI user or the console page) -------------
@@ -296,52 +262,64 @@ def _create_private(path: Path) -> None:
         pass
 
 
+def _sqlite_file(target: "Path | str | dbmod.Database") -> Path | None:
+    """The SQLite file ``target`` names (a path or a ``sqlite:///`` URL), else None (PostgreSQL,
+    in memory, or an already open ``Database``)."""
+    if isinstance(target, dbmod.Database):
+        return None
+    url = sqlalchemy.engine.make_url(dbmod.url_for(target))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
 # --- the store ----------------------------------------------------------------------------------
 
 class AccountStore:
-    """Accounts, sessions and login events in the app's SQLite database (thread-safe).
+    """Accounts, sessions and login events in the app's database (thread-safe).
 
-    ``limits`` counts failed logins (default: ``limits.db`` next to ``path``); ``secret`` keys the
-    digests of client addresses (default: a random key kept in the database); ``clock`` returns
-    epoch seconds and should be the limiter's clock too; ``hasher`` is an argon2 ``PasswordHasher``
-    (tests pass cheap parameters).
+    ``path``: a SQLite file, a SQLAlchemy URL (``DATABASE_URL``) or an open ``bot.db.Database``.
+    ``limits`` counts failed logins (default: ``limits.db`` next to a SQLite ``path``; required
+    on PostgreSQL); ``secret`` keys the digests of client addresses (default: a random key kept in
+    the database); ``clock`` returns epoch seconds and should be the limiter's clock too;
+    ``hasher`` is an argon2 ``PasswordHasher`` (tests pass cheap parameters).
     """
 
-    def __init__(self, path: Path | str, *, limits: RateLimiter | None = None, secret: str | None = None,
-                 clock: Callable[[], float] = time.time, hasher: PasswordHasher | None = None,
-                 session_seconds: float = SESSION_SECONDS, idle_seconds: float = IDLE_SECONDS):
-        self.path = str(path)
-        if self.path != ":memory:":
-            _create_private(Path(self.path))
+    def __init__(self, path: "Path | str | dbmod.Database", *, limits: RateLimiter | None = None,
+                 secret: str | None = None, clock: Callable[[], float] = time.time,
+                 hasher: PasswordHasher | None = None, session_seconds: float = SESSION_SECONDS,
+                 idle_seconds: float = IDLE_SECONDS):
+        file = _sqlite_file(path)
+        if file is not None and not file.exists():
+            dbmod.forget(path)      # a Database still open on a removed file would not see the new one
+            _create_private(file)   # before SQLite creates it (and its -wal, -shm) with the umask's mode
+        self.db = dbmod.database(path)
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
         self.session_seconds, self.idle_seconds = session_seconds, idle_seconds
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
         self._secret = (secret or self._stored_secret()).encode()
         if limits is None:
-            limits_path = Path(self.path).parent / "limits.db" if self.path != ":memory:" else ":memory:"
-            if limits_path != ":memory:":
+            if self.db.path is not None:
+                limits_path: Path | str = self.db.path.parent / "limits.db"
                 _create_private(limits_path)
+            elif self.db.is_sqlite:
+                limits_path = ":memory:"
+            else:
+                raise ValueError("AccountStore on PostgreSQL needs limits= (a RateLimiter on a file that outlives"
+                                 " the process, as from_settings opens)")
             limits = RateLimiter(limits_path, clock=clock, key_secret=self._secret.decode())
         self.limits = limits
         self._dummy_hash: str | None = None
 
     @classmethod
     def from_settings(cls, config, *, clock: Callable[[], float] = time.time, **kwargs) -> "AccountStore":
-        """The store of a deployment: ``config.app_db``, lock-outs in ``config.limits_db``."""
+        """The store of a deployment: ``config.app_database``, lock-outs in ``config.limits_db``."""
         from bot.settings import ensure_private_dir
 
         ensure_private_dir(config.data_dir)
         _create_private(config.limits_db)
         limits = RateLimiter(config.limits_db, clock=clock, key_secret=config.derived_secret("rate-limit"))
-        return cls(config.app_db, limits=limits, secret=config.derived_secret("auth-client"), clock=clock,
+        return cls(config.app_database, limits=limits, secret=config.derived_secret("auth-client"), clock=clock,
                    **kwargs)
 
     def now(self) -> float:
@@ -349,15 +327,18 @@ class AccountStore:
         return self._clock()
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing to close: the process's ``Database`` is shared by every store (``bot.db``)."""
 
     # -- helpers --
 
     def _stored_secret(self) -> str:
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO auth_meta (name, value) VALUES ('client-key', ?)",
-                             (secrets.token_urlsafe(32),))
-            return self._db.execute("SELECT value FROM auth_meta WHERE name = 'client-key'").fetchone()[0]
+        stored = self.db.scalar("SELECT value FROM auth_meta WHERE name = 'client-key'")
+        if stored is not None:
+            return stored
+        with self.db.write() as tx:
+            tx.execute("INSERT INTO auth_meta (name, value) VALUES ('client-key', ?) ON CONFLICT (name) DO NOTHING",
+                       (secrets.token_urlsafe(32),))
+            return tx.scalar("SELECT value FROM auth_meta WHERE name = 'client-key'")
 
     def _now_iso(self) -> str:
         return dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc).isoformat(timespec="seconds")
@@ -368,16 +349,15 @@ class AccountStore:
         return hmac.new(self._secret, client.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
 
     def _event(self, event: str, username: str | None, client: str | None = None) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO auth_events (at, event, username, client) VALUES (?, ?, ?, ?)",
-                             (self._now_iso(), event, username, client))
+        self.db.execute("INSERT INTO auth_events (at, event, username, client) VALUES (?, ?, ?, ?)",
+                        (self._now_iso(), event, username, client))
 
-    def _row(self, username: str) -> sqlite3.Row | None:
-        with self._lock:
-            return self._db.execute("SELECT * FROM accounts WHERE username = ?", (username,)).fetchone()
+    def _row(self, username: str):
+        """The ``accounts`` row (a mapping) of a normalised username, or None."""
+        return self.db.one("SELECT * FROM accounts WHERE username = ?", (username,))
 
     @staticmethod
-    def _account(row: sqlite3.Row) -> Account:
+    def _account(row) -> Account:
         return Account(username=row["username"], role=row["role"], team=row["team"],
                        display_name=row["display_name"], disabled=bool(row["disabled"]),
                        created_at=row["created_at"], updated_at=row["updated_at"])
@@ -427,12 +407,11 @@ class AccountStore:
         password_hash = self._hasher.hash(_password(password, name))
         now = self._now_iso()
         try:
-            with self._lock:
-                self._db.execute(
-                    "INSERT INTO accounts (username, password_hash, role, team, display_name, disabled, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                    (name, password_hash, role, team, display_name, now, now))
-        except sqlite3.IntegrityError as error:
+            self.db.execute(
+                "INSERT INTO accounts (username, password_hash, role, team, display_name, disabled, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                (name, password_hash, role, team, display_name, now, now))
+        except sqlalchemy.exc.IntegrityError as error:
             raise DuplicateAccount(name) from error
         self._event("account_added", name)
         return self.get(name)
@@ -445,17 +424,17 @@ class AccountStore:
         return self._account(row)
 
     def list(self) -> list[Account]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM accounts ORDER BY role, team, username").fetchall()
+        # Roles, teams and usernames are ASCII: the same order on both engines; no team first on both.
+        rows = self.db.all("SELECT * FROM accounts ORDER BY role, COALESCE(team, ''), username")
         return [self._account(row) for row in rows]
 
     def _set_disabled(self, username: str, disabled: bool) -> Account:
         name = self._existing(username)
-        with self._lock:
-            self._db.execute("UPDATE accounts SET disabled = ?, updated_at = ? WHERE username = ?",
-                             (int(disabled), self._now_iso(), name))
+        with self.db.write() as tx:   # one transaction: no session check sees the account disabled but alive
+            tx.execute("UPDATE accounts SET disabled = ?, updated_at = ? WHERE username = ?",
+                       (int(disabled), self._now_iso(), name))
             if disabled:
-                self._db.execute("DELETE FROM sessions WHERE username = ?", (name,))
+                tx.execute("DELETE FROM sessions WHERE username = ?", (name,))
         self._event("disabled" if disabled else "enabled", name)
         return self.get(name)
 
@@ -470,10 +449,10 @@ class AccountStore:
         """A new password; every session of the account ends and a lock-out is lifted."""
         name = self._existing(username)
         password_hash = self._hasher.hash(_password(password, name))
-        with self._lock:
-            self._db.execute("UPDATE accounts SET password_hash = ?, updated_at = ? WHERE username = ?",
-                             (password_hash, self._now_iso(), name))
-            self._db.execute("DELETE FROM sessions WHERE username = ?", (name,))
+        with self.db.write() as tx:
+            tx.execute("UPDATE accounts SET password_hash = ?, updated_at = ? WHERE username = ?",
+                       (password_hash, self._now_iso(), name))
+            tx.execute("DELETE FROM sessions WHERE username = ?", (name,))
         self.unlock(name)
         self._event("password_changed", name)
         return self.get(name)
@@ -498,8 +477,7 @@ class AccountStore:
         query, params = "SELECT at, event, username, client FROM auth_events", []
         if username is not None:
             query, params = query + " WHERE username = ?", [normalize_username(username)]
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        rows = self.db.all(query + " ORDER BY id DESC LIMIT ?", (*params, int(limit)))
         return [dict(row) for row in rows]
 
     # -- login --
@@ -545,8 +523,7 @@ class AccountStore:
             raise AccountDisabled()
         if self._hasher.check_needs_rehash(row["password_hash"]):
             new_hash = self._hasher.hash(password)
-            with self._lock:
-                self._db.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", (new_hash, known))
+            self.db.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", (new_hash, known))
         self.limits.reset(f"login:{known}")
         self._event("login_ok", known, client_digest)
         return self._account(row)
@@ -573,11 +550,10 @@ class AccountStore:
     def create_session(self, account: Account) -> tuple[str, str]:
         """A new session for ``account``: ``(session_token, csrf_token)``; only the token's hash is kept."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        now = self._clock()
-        with self._lock:
-            self._db.execute("DELETE FROM sessions WHERE expires_at <= ? OR last_seen <= ?",
-                             (now, now - self.idle_seconds))
-            self._db.execute(
+        now = float(self._clock())
+        with self.db.write() as tx:
+            tx.execute("DELETE FROM sessions WHERE expires_at <= ? OR last_seen <= ?", (now, now - self.idle_seconds))
+            tx.execute(
                 "INSERT INTO sessions (id, username, csrf_token, created_at, last_seen, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (_token_id(token), account.username, csrf, now, now, now + self.session_seconds))
@@ -585,42 +561,47 @@ class AccountStore:
 
     def session(self, token: object) -> Session | None:
         """The live session of ``token`` (its last-seen time touched), else None: unknown, ended,
-        expired (absolute or idle) or its account disabled."""
+        expired (absolute or idle) or its account disabled.
+
+        One read decides; logout, a new password and disabling delete the sessions in their own
+        transaction, so the read sees a session either live or gone. When the last-seen time is
+        written, the update must find the row: a session ended between the read and the write is
+        refused too."""
         if not (isinstance(token, str) and token.isascii() and 0 < len(token) <= MAX_TOKEN_CHARS):
             return None
-        key, now = _token_id(token), self._clock()
-        with self._lock:
-            row = self._db.execute(
-                "SELECT s.csrf_token, s.created_at, s.last_seen, s.expires_at, a.* FROM sessions s"
-                " JOIN accounts a ON a.username = s.username WHERE s.id = ?", (key,)).fetchone()
-            if row is None:
-                return None
-            if row["disabled"] or now >= row["expires_at"] or now >= row["last_seen"] + self.idle_seconds:
-                self._db.execute("DELETE FROM sessions WHERE id = ?", (key,))
-                return None
-            last_seen = row["last_seen"]
-            if now - last_seen >= TOUCH_EVERY:
-                self._db.execute("UPDATE sessions SET last_seen = ? WHERE id = ?", (now, key))
-                last_seen = now
-        return Session(account=self._account(row), csrf_token=row["csrf_token"], created_at=row["created_at"],
-                       last_seen=last_seen, expires_at=min(row["expires_at"], last_seen + self.idle_seconds))
+        key, now = _token_id(token), float(self._clock())
+        row = self.db.one(
+            "SELECT s.csrf_token, s.created_at AS session_created_at, s.last_seen, s.expires_at, a.username, a.role,"
+            " a.team, a.display_name, a.disabled, a.created_at, a.updated_at FROM sessions s"
+            " JOIN accounts a ON a.username = s.username WHERE s.id = ?", (key,))
+        if row is None:
+            return None
+        if row["disabled"] or now >= row["expires_at"] or now >= row["last_seen"] + self.idle_seconds:
+            self.db.execute("DELETE FROM sessions WHERE id = ?", (key,))
+            return None
+        last_seen = row["last_seen"]
+        if now - last_seen >= TOUCH_EVERY:
+            if not self.db.execute("UPDATE sessions SET last_seen = ? WHERE id = ?", (now, key)):
+                return None   # ended meanwhile
+            last_seen = now
+        return Session(account=self._account(row), csrf_token=row["csrf_token"],
+                       created_at=row["session_created_at"], last_seen=last_seen,
+                       expires_at=min(row["expires_at"], last_seen + self.idle_seconds))
 
     def end_session(self, token: object, client: str | None = None) -> None:
         """Log out: the session of ``token`` ends (nothing happens for an unknown token)."""
         if not (isinstance(token, str) and token.isascii() and 0 < len(token) <= MAX_TOKEN_CHARS):
             return
-        with self._lock:
-            row = self._db.execute("SELECT username FROM sessions WHERE id = ?", (_token_id(token),)).fetchone()
-            self._db.execute("DELETE FROM sessions WHERE id = ?", (_token_id(token),))
-        if row is not None:
-            self._event("logout", row["username"], self._client_digest(client))
+        key = _token_id(token)
+        with self.db.write() as tx:
+            username = tx.scalar("SELECT username FROM sessions WHERE id = ?", (key,))
+            tx.execute("DELETE FROM sessions WHERE id = ?", (key,))
+        if username is not None:
+            self._event("logout", username, self._client_digest(client))
 
     def end_sessions(self, username: str) -> int:
         """End every session of ``username``; how many there were."""
-        name = normalize_username(username)
-        with self._lock:
-            count = self._db.execute("DELETE FROM sessions WHERE username = ?", (name,)).rowcount
-        return count
+        return self.db.execute("DELETE FROM sessions WHERE username = ?", (normalize_username(username),))
 
 
 # --- command line: python -m bot accounts … ------------------------------------------------------

@@ -1,13 +1,17 @@
-"""Accounts library and CLI: argon2 hashes, validation, sessions, lock-out (persisted), events."""
+"""Accounts library and CLI: argon2 hashes, validation, sessions, lock-out (persisted), events.
+
+The store's tests run on both engines (``app_database``: a SQLite file, then a PostgreSQL
+database); the lock-out counts stay in the SQLite limits file beside, as deployed."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import json
-import sqlite3
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -15,7 +19,7 @@ from argon2 import PasswordHasher
 
 from bot import accounts as accounts_module
 from bot import settings
-from bot.accounts import (LOCK_SECONDS, AccountDisabled, AccountLocked, AccountNotFound, AccountStore,
+from bot.accounts import (LOCK_AFTER, LOCK_SECONDS, TOUCH_EVERY, AccountDisabled, AccountLocked, AccountNotFound, AccountStore,
                           DuplicateAccount, InvalidTeam, InvalidUsername, LoginFailed, LoginThrottled,
                           UnknownRole, WeakPassword, add_accounts_commands)
 from bot.ratelimit import RateLimiter
@@ -53,15 +57,22 @@ def clock():
     return Clock()
 
 
-def open_store(tmp_path, clock, hasher=FAST) -> AccountStore:
-    """A store as a fresh process would open it: new connections, new RateLimiter."""
+def open_store(tmp_path, clock, hasher=FAST, target=None) -> AccountStore:
+    """A store as a fresh process would open it: a new RateLimiter on the limits file; the app's
+    data in ``target`` (default: ``bot.db`` in ``tmp_path``)."""
     limits = RateLimiter(tmp_path / "limits.db", clock=clock, key_secret="test-rate-limit")
-    return AccountStore(tmp_path / "bot.db", limits=limits, secret="test-client", clock=clock, hasher=hasher)
+    return AccountStore(target or tmp_path / "bot.db", limits=limits, secret="test-client", clock=clock,
+                        hasher=hasher)
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    return open_store(tmp_path, clock)
+def store(tmp_path, clock, app_database):
+    """On each engine (``app_database`` is ``tmp_path / "bot.db"`` on SQLite)."""
+    return open_store(tmp_path, clock, target=app_database)
+
+
+def on_sqlite(store) -> bool:
+    return store.db.is_sqlite
 
 
 def add_volunteer(store, username="lan.nguyen", password=PASSWORD, **kwargs):
@@ -73,23 +84,24 @@ def add_volunteer(store, username="lan.nguyen", password=PASSWORD, **kwargs):
 
 def test_password_is_stored_as_argon2_hash_only(tmp_path, store):
     add_volunteer(store)
-    stored = sqlite3.connect(tmp_path / "bot.db").execute("SELECT password_hash FROM accounts").fetchone()[0]
+    stored = store.db.scalar("SELECT password_hash FROM accounts")
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
-    for path in tmp_path.iterdir():   # the database, its WAL, the limits file
+    for path in tmp_path.iterdir():   # the database, its WAL (SQLite), the limits file
         assert PASSWORD.encode() not in path.read_bytes(), path.name
+    assert PASSWORD not in json.dumps([dict(r) for t in ("accounts", "auth_events", "auth_meta")
+                                       for r in store.db.all(f"SELECT * FROM {t}")], ensure_ascii=False)
     assert "password" not in json.dumps([vars(a) for a in store.list()])
 
 
-def test_default_hasher_is_argon2id_and_old_parameters_are_rehashed_on_login(tmp_path, clock):
-    add_volunteer(open_store(tmp_path, clock, hasher=FAST))
-    db = sqlite3.connect(tmp_path / "bot.db")
-    weak = db.execute("SELECT password_hash FROM accounts").fetchone()[0]
-    strong_store = AccountStore(tmp_path / "bot.db", limits=RateLimiter(tmp_path / "limits.db", clock=clock),
+def test_default_hasher_is_argon2id_and_old_parameters_are_rehashed_on_login(tmp_path, clock, app_database):
+    add_volunteer(open_store(tmp_path, clock, hasher=FAST, target=app_database))
+    strong_store = AccountStore(app_database, limits=RateLimiter(tmp_path / "limits.db", clock=clock),
                                 clock=clock)   # default PasswordHasher()
+    weak = strong_store.db.scalar("SELECT password_hash FROM accounts")
     assert strong_store._hasher.check_needs_rehash(weak)
     strong_store.authenticate("lan.nguyen", PASSWORD)
-    rehashed = db.execute("SELECT password_hash FROM accounts").fetchone()[0]
+    rehashed = strong_store.db.scalar("SELECT password_hash FROM accounts")
     assert rehashed != weak and rehashed.startswith("$argon2id$")
     assert not PasswordHasher().check_needs_rehash(rehashed)
     strong_store.authenticate("lan.nguyen", PASSWORD)   # still the same password
@@ -119,9 +131,8 @@ def test_twelve_characters_are_enough_and_older_shorter_passwords_still_log_in(s
     assert add_volunteer(store, password="mười hai k.t").username == "lan.nguyen"   # 12 characters
     store.authenticate("lan.nguyen", "mười hai k.t")
     # A 10-character password set before the minimum was 12 keeps working until it is changed.
-    with store._lock:
-        store._db.execute("UPDATE accounts SET password_hash = ? WHERE username = 'lan.nguyen'",
-                          (PasswordHasher().hash("mười ký tự"),))
+    store.db.execute("UPDATE accounts SET password_hash = ? WHERE username = 'lan.nguyen'",
+                     (PasswordHasher().hash("mười ký tự"),))
     assert store.authenticate("lan.nguyen", "mười ký tự").username == "lan.nguyen"
     with pytest.raises(WeakPassword, match="ít nhất 12 ký tự"):
         store.set_password("lan.nguyen", "mười ký tự")
@@ -178,7 +189,7 @@ def test_sessions_store_only_the_token_hash(tmp_path, store):
     session = store.session(token)
     assert session.username == "lan.nguyen" and session.team == "phuong-ben-thanh" and session.csrf_token == csrf
     assert token not in repr(session) and csrf not in repr(session)
-    ids = [row[0] for row in sqlite3.connect(tmp_path / "bot.db").execute("SELECT id FROM sessions")]
+    ids = [row["id"] for row in store.db.all("SELECT id FROM sessions")]
     assert ids and token not in ids
     assert store.session(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
     assert store.session("") is None and store.session(None) is None and store.session("é" * 10) is None
@@ -249,7 +260,8 @@ def fail(store, username, times, client=None):
     return errors
 
 
-def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes_across_restarts(tmp_path, store, clock):
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes_across_restarts(tmp_path, store, clock,
+                                                                                    app_database):
     add_volunteer(store)
     assert fail(store, "lan.nguyen", 5) == [LoginFailed] * 4 + [AccountLocked]
     locked_at = clock()
@@ -259,7 +271,7 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes_across_restar
     assert "thử lại sau" in str(caught.value) and "giờ Việt Nam" in str(caught.value)
     store.close()
 
-    restarted = open_store(tmp_path, clock)           # a new process: new store, new RateLimiter
+    restarted = open_store(tmp_path, clock, target=app_database)   # a new process: new store, new RateLimiter
     clock.advance(LOCK_SECONDS - 1)
     with pytest.raises(AccountLocked):
         restarted.authenticate("lan.nguyen", PASSWORD)
@@ -282,9 +294,9 @@ def test_a_successful_login_resets_the_count(store):
     assert fail(store, "lan.nguyen", 4) == [LoginFailed] * 4
 
 
-def test_unknown_usernames_lock_alike_and_cost_the_same_hashing(tmp_path, clock):
+def test_unknown_usernames_lock_alike_and_cost_the_same_hashing(tmp_path, clock, app_database):
     hasher = CountingHasher()
-    store = open_store(tmp_path, clock, hasher=hasher)
+    store = open_store(tmp_path, clock, hasher=hasher, target=app_database)
     add_volunteer(store)
     before = hasher.verified
     assert fail(store, "lan.nguyen", 1) == [LoginFailed]
@@ -294,11 +306,9 @@ def test_unknown_usernames_lock_alike_and_cost_the_same_hashing(tmp_path, clock)
     assert fail(store, "khong.ton.tai", 4) == [LoginFailed] * 3 + [AccountLocked]
 
 
-def test_parallel_guesses_get_no_more_than_five_tries(tmp_path, clock):
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_parallel_guesses_get_no_more_than_five_tries(tmp_path, clock, app_database):
     hasher = CountingHasher()
-    store = open_store(tmp_path, clock, hasher=hasher)
+    store = open_store(tmp_path, clock, hasher=hasher, target=app_database)
     add_volunteer(store)
     before = hasher.verified
 
@@ -317,6 +327,109 @@ def test_parallel_guesses_get_no_more_than_five_tries(tmp_path, clock):
     assert results.count(LoginFailed) + results.count(AccountLocked) == 40
     with pytest.raises(AccountLocked):
         store.authenticate("lan.nguyen", PASSWORD)
+
+
+def concurrently(count, work):
+    """``work(n)`` for n in range(count), in ``count`` threads released together; the results."""
+    start = threading.Barrier(count)
+
+    def run(n):
+        start.wait(timeout=30)
+        return work(n)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_concurrent_wrong_passwords_lock_after_exactly_the_configured_count(tmp_path, clock, app_database):
+    """LOCK_AFTER - 1 wrong passwords at once leave the account open; LOCK_AFTER at once lock it;
+    threads racing on one store never get more than LOCK_AFTER passwords checked."""
+    hasher = CountingHasher()
+    store = open_store(tmp_path, clock, hasher=hasher, target=app_database)
+    add_volunteer(store)
+
+    def guess(n, username="lan.nguyen"):
+        try:
+            store.authenticate(username, f"{OTHER} {n}")
+        except (LoginFailed, AccountLocked) as error:
+            return type(error)
+
+    before = hasher.verified
+    assert concurrently(LOCK_AFTER - 1, guess) == [LoginFailed] * (LOCK_AFTER - 1)
+    assert hasher.verified - before == LOCK_AFTER - 1
+    assert store.locked_until("lan.nguyen") is None
+    store.authenticate("lan.nguyen", PASSWORD)          # the count goes back to zero
+
+    before = hasher.verified
+    results = concurrently(LOCK_AFTER, guess)
+    assert set(results) <= {LoginFailed, AccountLocked} and AccountLocked in results
+    assert hasher.verified - before <= LOCK_AFTER
+    assert store.locked_until("lan.nguyen") is not None
+    with pytest.raises(AccountLocked):
+        store.authenticate("lan.nguyen", PASSWORD)
+    assert "locked" in [e["event"] for e in store.events("lan.nguyen")]
+
+    add_volunteer(store, "minh.tran")                   # many more threads than tries
+    before = hasher.verified
+    results = concurrently(4 * LOCK_AFTER, lambda n: guess(n, "minh.tran"))
+    assert hasher.verified - before <= LOCK_AFTER
+    assert results.count(LoginFailed) <= LOCK_AFTER and len(results) == 4 * LOCK_AFTER
+    assert set(results) <= {LoginFailed, AccountLocked}
+    with pytest.raises(AccountLocked):
+        store.authenticate("minh.tran", PASSWORD)
+
+
+def test_a_session_ended_by_logout_is_refused(store, clock):
+    account = add_volunteer(store)
+    token, _ = store.create_session(account)
+    other, _ = store.create_session(account)
+    store.end_session(token)
+    assert store.session(token) is None
+    assert store.db.scalar("SELECT COUNT(*) FROM sessions WHERE username = 'lan.nguyen'") == 1
+    clock.advance(TOUCH_EVERY)                           # the check that writes last_seen refuses it too
+    assert store.session(token) is None and store.session(other) is not None
+
+
+def test_a_session_ended_between_the_check_and_the_touch_is_refused(store, clock, monkeypatch):
+    account = add_volunteer(store)
+    token, _ = store.create_session(account)
+    clock.advance(TOUCH_EVERY)
+    read = store.db.one
+
+    def read_then_logout(sql, params=()):   # another request logs out right after this one read the session
+        row = read(sql, params)
+        if "FROM sessions s" in sql:
+            store.end_session(token)
+        return row
+
+    monkeypatch.setattr(store.db, "one", read_then_logout)
+    assert store.session(token) is None
+
+
+def test_logout_while_other_requests_check_the_session(store, clock):
+    """Threads check a session (each check also writes last_seen) while it is logged out: every
+    check that starts after the logout returned is refused."""
+    token, _ = store.create_session(add_volunteer(store))
+    ended = threading.Event()
+    late_answers = []
+
+    def check(n):
+        for _ in range(30):
+            after = ended.is_set()
+            clock.advance(TOUCH_EVERY)
+            live = store.session(token) is not None
+            if after:
+                late_answers.append(live)
+        return n
+
+    with ThreadPoolExecutor(4) as pool:
+        checks = [pool.submit(check, n) for n in range(4)]
+        store.end_session(token)
+        ended.set()
+        for future in checks:
+            future.result()
+    assert not any(late_answers)
+    assert store.session(token) is None
 
 
 def test_set_password_and_unlock_lift_a_lock(store):
@@ -357,14 +470,22 @@ def test_events_record_logins_without_passwords_or_addresses(tmp_path, store):
     assert len(unknown) == 1
     data = b"".join(path.read_bytes() for path in tmp_path.iterdir())
     assert b"203.0.113.7" not in data
+    rows = json.dumps([dict(r) for t in ("accounts", "sessions", "auth_events", "auth_meta")
+                       for r in store.db.all(f"SELECT * FROM {t}")], ensure_ascii=False)
+    assert "203.0.113.7" not in rows and PASSWORD not in rows
     assert PASSWORD.encode() not in data and b"lan.nguyen" not in (tmp_path / "limits.db").read_bytes()
 
 
 # --- command line ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(tmp_path, monkeypatch, app_database):
+    """``python -m bot accounts …`` on each engine (DATABASE_URL on PostgreSQL)."""
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    if "://" in str(app_database):
+        monkeypatch.setenv("DATABASE_URL", str(app_database))
+    else:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("BOT_SECRET", "cli-test-secret")
     parser = argparse.ArgumentParser(prog="python -m bot")
     add_accounts_commands(parser.add_subparsers(dest="command", required=True))
@@ -462,13 +583,18 @@ def test_cli_exit_status_is_one_on_error(tmp_path):
     assert "cần có đội" in result.stderr and PASSWORD not in result.stderr + result.stdout
 
 
-def test_from_settings_uses_the_app_database_and_limits_file(tmp_path, clock):
-    config = replace(settings.load(), data_dir=tmp_path, secret_override="s3cret")
+def test_from_settings_uses_the_app_database_and_limits_file(tmp_path, clock, app_database):
+    url = str(app_database) if "://" in str(app_database) else ""
+    config = replace(settings.load(), data_dir=tmp_path, secret_override="s3cret", database_url=url)
     store = AccountStore.from_settings(config, clock=clock, hasher=FAST)
     add_volunteer(store)
     fail(store, "lan.nguyen", 5)
-    assert (tmp_path / "bot.db").exists() and (tmp_path / "limits.db").exists()
-    assert oct((tmp_path / "bot.db").stat().st_mode & 0o777) == "0o600"
+    assert (tmp_path / "limits.db").exists()
+    if url:
+        assert store.db.url == url and not (tmp_path / "bot.db").exists()
+    else:
+        assert (tmp_path / "bot.db").exists()
+        assert oct((tmp_path / "bot.db").stat().st_mode & 0o777) == "0o600"
     again = AccountStore.from_settings(config, clock=clock, hasher=FAST)
     with pytest.raises(AccountLocked):
         again.authenticate("lan.nguyen", PASSWORD)

@@ -1,4 +1,5 @@
-"""HTTP side of the accounts: login cookie, CSRF, logout, lock-out, roles, expiry (bot.auth)."""
+"""HTTP side of the accounts: login cookie, CSRF, logout, lock-out, roles, expiry (bot.auth), on both
+engines (``app_database``: the accounts in a SQLite file or a PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ class Clock:
         self.t += seconds
 
 
-def open_store(tmp_path, clock) -> AccountStore:
+def open_store(tmp_path, clock, target=None) -> AccountStore:
     limits = RateLimiter(tmp_path / "limits.db", clock=clock, key_secret="test-rate-limit")
-    return AccountStore(tmp_path / "bot.db", limits=limits, secret="test-client", clock=clock, hasher=FAST)
+    return AccountStore(target or tmp_path / "bot.db", limits=limits, secret="test-client", clock=clock,
+                        hasher=FAST)
 
 
 def make_app(store: AccountStore, public_url: str = "") -> Starlette:
@@ -62,8 +64,8 @@ def clock():
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    store = open_store(tmp_path, clock)
+def store(tmp_path, clock, app_database):
+    store = open_store(tmp_path, clock, app_database)
     store.add("lan.nguyen", PASSWORD, "volunteer", team="phuong-ben-thanh", display_name="Nguyễn Thị Lan")
     store.add("binh.le", PASSWORD, "supervisor", team="phuong-ben-thanh")
     return store
@@ -242,7 +244,8 @@ def test_idle_session_expires(app, clock):
 
 # --- lock-out -------------------------------------------------------------------------------------
 
-def test_five_wrong_passwords_lock_for_fifteen_minutes_even_after_a_restart(tmp_path, app, store, clock):
+def test_five_wrong_passwords_lock_for_fifteen_minutes_even_after_a_restart(tmp_path, app, store, clock,
+                                                                            app_database):
     client = TestClient(app)
     statuses = [login(client, password=WRONG).status_code for _ in range(5)]
     assert statuses == [401] * 4 + [423]
@@ -254,7 +257,7 @@ def test_five_wrong_passwords_lock_for_fifteen_minutes_even_after_a_restart(tmp_
     assert "set-cookie" not in locked.headers
 
     store.close()
-    restarted = TestClient(make_app(open_store(tmp_path, clock)))   # new store, new RateLimiter
+    restarted = TestClient(make_app(open_store(tmp_path, clock, app_database)))   # new store, new RateLimiter
     clock.advance(14 * 60)
     assert login(restarted).status_code == 423
     clock.advance(60)

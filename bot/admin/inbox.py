@@ -74,7 +74,7 @@ def _text(value, message: str, required: bool = True) -> str | None:
 def _items(request: Request) -> list[learning.InboxItem]:
     config = request.app.state.config
     store = learning.store_for(request.app)
-    return learning.inbox(learning.collect(config.app_db, config.tracker_url), store.annotated())
+    return learning.inbox(learning.collect(store.db, config.tracker_url), store.annotated())
 
 
 async def inbox(request: Request) -> Response:

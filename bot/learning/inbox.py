@@ -1,17 +1,20 @@
 """The NLU inbox: citizen messages the bot did not handle well, collected from the existing stores
-and grouped (see ``bot.learning``); volunteers' flags and staff's annotations in the app's database."""
+and grouped (see ``bot.learning``); volunteers' flags and staff's annotations in the app's database
+(``bot/db.py``: the SQLite file or ``DATABASE_URL``; the tables are the migration's)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-import sqlite3
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy
+
+from bot import db as dbmod
 from bot import readonly_db
 from bot.learning.placeholders import group_key, placeholders
 
@@ -31,83 +34,60 @@ def item_id(key: str) -> str:
 
 # --- the app db's own tables -------------------------------------------------------------------
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS learning_flags (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL,
-    message_id INTEGER NOT NULL UNIQUE,
-    flagged_by TEXT NOT NULL,
-    flagged_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS learning_annotations (
-    key TEXT PRIMARY KEY,
-    intent TEXT NOT NULL,
-    procedure TEXT,
-    example TEXT,
-    file TEXT,
-    annotated_by TEXT NOT NULL,
-    annotated_at TEXT NOT NULL
-);
-"""
-
-
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class LearningStore:
-    """Volunteers' flags and staff's annotations, beside the messages in the app's database."""
+    """Volunteers' flags and staff's annotations, beside the messages in the app's database (thread-safe).
 
-    def __init__(self, path: Path | str):
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+    ``path``: a SQLite file, a SQLAlchemy URL (``DATABASE_URL``) or an open ``bot.db.Database``."""
+
+    def __init__(self, path: "Path | str | dbmod.Database"):
+        self.db = dbmod.database(path)
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing to close: the process's ``Database`` is shared by every store (``bot.db``)."""
 
     def flag(self, conversation_id: str, message_id: int, by: str) -> bool:
         """Flag the bot message ``message_id`` as a wrong answer; False when it is not a bot message
         of that conversation. Flagging twice is one flag."""
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM messages WHERE id = ? AND conversation_id = ? AND direction = 'out'"
-                                   " AND author IS NULL", (message_id, conversation_id)).fetchone()
+        with self.db.write() as tx:
+            row = tx.one("SELECT 1 AS found FROM messages WHERE id = ? AND conversation_id = ? AND direction = 'out'"
+                         " AND author IS NULL", (int(message_id), conversation_id))
             if row is None:
                 return False
-            self._db.execute("INSERT OR IGNORE INTO learning_flags (conversation_id, message_id, flagged_by,"
-                             " flagged_at) VALUES (?, ?, ?, ?)", (conversation_id, message_id, by, _now()))
+            tx.execute("INSERT INTO learning_flags (conversation_id, message_id, flagged_by, flagged_at)"
+                       " VALUES (?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                       (conversation_id, int(message_id), by, _now()))
         return True
 
     def flags(self) -> list[dict]:
-        with self._lock:
-            return [dict(r) for r in self._db.execute("SELECT * FROM learning_flags ORDER BY id")]
+        return [dict(r) for r in self.db.all("SELECT * FROM learning_flags ORDER BY id")]
 
     def annotate(self, key: str, intent: str, procedure: str | None, example: str | None, file: str | None,
                  by: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO learning_annotations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (key, intent, procedure, example, file, by, _now()))
+        """Record (or replace) the annotation of the group ``key``."""
+        self.db.execute(
+            "INSERT INTO learning_annotations (key, intent, procedure, example, file, annotated_by, annotated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET intent = excluded.intent,"
+            " procedure = excluded.procedure, example = excluded.example, file = excluded.file,"
+            " annotated_by = excluded.annotated_by, annotated_at = excluded.annotated_at",
+            (key, intent, procedure, example, file, by, _now()))
 
     def annotated(self) -> set[str]:
-        with self._lock:
-            return {r[0] for r in self._db.execute("SELECT key FROM learning_annotations")}
+        return {r["key"] for r in self.db.all("SELECT key FROM learning_annotations")}
 
 
 _STORE_LOCK = threading.Lock()
 
 
 def store_for(app) -> LearningStore:
-    """The app's ``LearningStore`` (``app.state.learning``), opened on first use on ``config.app_db``."""
+    """The app's ``LearningStore`` (``app.state.learning``), opened on first use on ``config.app_database``."""
     with _STORE_LOCK:
         store = getattr(app.state, "learning", None)
         if store is None:
-            store = app.state.learning = LearningStore(app.state.config.app_db)
+            store = app.state.learning = LearningStore(app.state.config.app_database)
         return store
 
 
@@ -188,20 +168,21 @@ def tracker_parses(tracker_url: Path | str, since: float = 0.0) -> dict[int, dic
     return found
 
 
-def _conversations(db: sqlite3.Connection, since: str) -> dict[str, list[sqlite3.Row]]:
-    by_conversation: dict[str, list[sqlite3.Row]] = {}
-    for row in db.execute("SELECT id, conversation_id, direction, text, payload, buttons, author, created_at"
-                          " FROM messages WHERE created_at >= ? ORDER BY conversation_id, id", (since,)):
+def _conversations(tx: dbmod.Transaction, since: str) -> dict[str, list]:
+    """The messages since ``since``, per conversation, in order (rows are mappings)."""
+    by_conversation: dict[str, list] = {}
+    for row in tx.all("SELECT id, conversation_id, direction, text, payload, buttons, author, created_at"
+                      " FROM messages WHERE created_at >= ? ORDER BY conversation_id, id", (since,)):
         by_conversation.setdefault(row["conversation_id"], []).append(row)
     return by_conversation
 
 
-def _offers_none_of_these(row: sqlite3.Row) -> bool:
+def _offers_none_of_these(row) -> bool:
     buttons = json.loads(row["buttons"]) if row["buttons"] else []
     return any(isinstance(b, dict) and b.get("payload") == NONE_OF_THESE for b in buttons)
 
 
-def _walk(rows: list[sqlite3.Row], parses: dict[int, dict], handovers: list[str], flagged: set[int]
+def _walk(rows: list, parses: dict[int, dict], handovers: list[str], flagged: set[int]
           ) -> list[Sighting]:
     """The sightings of one conversation, in order.
 
@@ -245,24 +226,35 @@ def _walk(rows: list[sqlite3.Row], parses: dict[int, dict], handovers: list[str]
     return [s for s in sightings.values() if s.reasons]
 
 
-def collect(app_db: Path | str, tracker_url: Path | str, days: int = 90) -> list[Sighting]:
-    """Every typed citizen message of the last ``days`` days the bot did not handle well
-    (``tracker_url``: Rasa's tracker store, ``Settings.tracker_url`` or a SQLite file's path)."""
-    db = readonly_db.connect(app_db)
-    if db is None or not readonly_db.has_table(db, "messages"):
+def _existing_database(target: "Path | str | dbmod.Database") -> dbmod.Database | None:
+    """The app's database through ``bot.db``, or None when ``target`` is a SQLite file that does not
+    exist yet (a fresh install has nothing to collect, and looking creates nothing)."""
+    if isinstance(target, dbmod.Database):
+        return target
+    url = sqlalchemy.engine.make_url(dbmod.url_for(target))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).exists():
+        return None
+    return dbmod.database(target)
+
+
+def collect(app_db: "Path | str | dbmod.Database", tracker_url: Path | str, days: int = 90) -> list[Sighting]:
+    """Every typed citizen message of the last ``days`` days the bot did not handle well.
+
+    ``app_db``: the app's database as the stores open it (``Settings.app_database``, or the
+    ``LearningStore``'s ``db``); ``tracker_url``: Rasa's tracker store, ``Settings.tracker_url`` or
+    a SQLite file's path."""
+    db = _existing_database(app_db)
+    if db is None:
         return []
     start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
     since = start.isoformat()
-    try:
+    with db.read() as tx:   # the handovers, flags and messages of one moment
         handovers: dict[str, list[str]] = {}
-        if readonly_db.has_table(db, "handovers"):
-            for row in db.execute("SELECT conversation_id, requested_at FROM handovers"):
-                handovers.setdefault(row[0], []).append(row[1])
-        flagged = {r[0] for r in db.execute("SELECT message_id FROM learning_flags")} \
-            if readonly_db.has_table(db, "learning_flags") else set()
-        conversations = _conversations(db, since)
-    finally:
-        db.close()
+        for row in tx.all("SELECT conversation_id, requested_at FROM handovers"):
+            handovers.setdefault(row["conversation_id"], []).append(row["requested_at"])
+        flagged = {r["message_id"] for r in tx.all("SELECT message_id FROM learning_flags")}
+        conversations = _conversations(tx, since)
     parses = tracker_parses(tracker_url, start.timestamp() - 3600)
     found = []
     for conversation_id, rows in conversations.items():

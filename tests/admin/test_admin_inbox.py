@@ -3,25 +3,31 @@
 Conversations are written through the real stores: the app's message store, the handover store,
 and Rasa's own SQL tracker store (user events carry our message id in their metadata, as the REST
 channel stores them). Training data is written into a copy of ``nlu_data/`` in a temporary folder.
+Every test runs on both engines (``admin_config``: SQLite files, or the app's data and Rasa's events
+in one PostgreSQL database as with DATABASE_URL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+from dataclasses import replace
 
 import pytest
+import sqlalchemy
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.training_data.loading import load_data
 
 from bot import learning
+from bot.accounts import AccountStore
 from bot.dossiers.masking import mask_numbers
 from bot.handover.store import HandoverStore
 from bot.settings import ROOT
 from bot.store import MessageStore
 from bot.tracker_store import CachedSQLTrackerStore
+from tests.admin.conftest import FAST, PASSWORD, USERS
 
 CLARIFY_BUTTONS = [{"title": "Đăng ký xe máy", "payload": "/ask_papers{\"procedure\": \"dang-ky-xe\"}"},
                    {"title": "Không phải các thủ tục trên", "payload": "/none_of_these"},
@@ -36,10 +42,15 @@ class Chats:
     and Rasa's tracker events (the text as typed, with our message id)."""
 
     def __init__(self, config):
-        self.messages = MessageStore(config.app_db)
-        self.handovers = HandoverStore(config.app_db)
-        self.tracker = CachedSQLTrackerStore(domain=Domain.load(str(ROOT / "domain.yml")), dialect="sqlite",
-                                             db=str(config.tracker_db))
+        self.messages = MessageStore(config.app_database)
+        self.handovers = HandoverStore(config.app_database)
+        domain = Domain.load(str(ROOT / "domain.yml"))
+        if config.database_url:
+            url = sqlalchemy.engine.make_url(config.database_url)
+            self.tracker = CachedSQLTrackerStore(domain=domain, dialect="postgresql", host=url.host, port=url.port,
+                                                 db=url.database, username=url.username)
+        else:
+            self.tracker = CachedSQLTrackerStore(domain=domain, dialect="sqlite", db=str(config.tracker_db))
 
     def say(self, conversation_id: str, text: str, intent: str, confidence: float = 0.95, best: str | None = None,
             procedure: str | None = None, payload: str | None = None, form: bool | None = None) -> int:
@@ -60,8 +71,24 @@ class Chats:
 
 
 @pytest.fixture
+def admin_config(admin_config, app_database):
+    """``admin_config`` on each engine: as it is (SQLite files, ``app_database`` is its ``bot.db``),
+    or with DATABASE_URL on a fresh PostgreSQL database, the accounts added there."""
+    if "://" not in str(app_database):
+        assert app_database == admin_config.app_db
+        return admin_config
+    config = replace(admin_config, database_url=str(app_database))
+    accounts = AccountStore.from_settings(config, hasher=FAST)
+    for role, username in USERS.items():
+        accounts.add(username, PASSWORD, role, team="phuong-ben-thanh" if role in ("volunteer", "supervisor") else None)
+    return config
+
+
+@pytest.fixture
 def chats(admin_config):
-    return Chats(admin_config)
+    chats = Chats(admin_config)
+    yield chats
+    chats.tracker.engine.dispose()   # the test server allows 50 connections
 
 
 @pytest.fixture
