@@ -27,9 +27,10 @@ phone number: the stores keep numbers masked, and names only inside dossier answ
 **What is covered.** The app's database (``bot.db``: ``Settings.app_database``, the SQLite file
 ``bot.db`` or DATABASE_URL's PostgreSQL): ``messages``, ``dossiers``,
 ``dossier_events``, ``form_drafts``, ``handovers``, ``handover_events``, ``handover_notes``,
-``callbacks``, ``callback_drafts``, ``inbox``, ``outbox``, ``learning_flags``; the rate-limit file
-(``limits.db``: hits per conversation and phone-digit guesses per conversation, stored as HMAC
-digests of the key — found by computing the same digests); Rasa's tracker events at
+``callbacks``, ``callback_drafts``, ``inbox``, ``outbox``, ``learning_flags``; the rate limits
+(``bot.ratelimit``: the file ``limits.db``, or Redis with REDIS_URL: hits per conversation and
+phone-digit guesses per conversation, stored as HMAC digests of the key — found by the limiter
+computing the same digests); Rasa's tracker events at
 ``config.tracker_url`` (SQLite or PostgreSQL). Not covered, because nothing links them to a
 conversation: rate-limit hits per client address (kept 24 h), training examples made from the NLU
 inbox (personal data replaced by placeholders before they are written) and the audit log
@@ -41,8 +42,8 @@ citizen's own data), messages as stored (numbers masked, the text as typed while
 the tracker's events with their JSON decoded. It is never logged; the caller writes it to a
 private file (CLI) or an attachment (admin API).
 
-**Deletion** deletes in one transaction per database (the app's, the rate-limit file, the
-tracker store), SQLite with ``secure_delete`` on and the WAL checkpointed and truncated
+**Deletion** deletes in one transaction per database (the app's, the rate limits — one Redis
+``DEL`` there —, the tracker store), SQLite with ``secure_delete`` on and the WAL checkpointed and truncated
 afterwards (``Database.vacuum_deleted`` for the app's), so neither free pages nor the WAL keep
 the text. The tracker store goes first (a
 remote PostgreSQL is the likeliest to fail; then nothing else was touched), then the app's
@@ -60,18 +61,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
-from bot import readonly_db
+from bot import ratelimit, readonly_db
 from bot.access_log import AccessLog, Accessor
 from bot.db import Database, Transaction
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 
 __all__ = ["find_citizen", "export_citizen", "delete_citizen", "BadRequest", "APP_TABLES", "STORE_LABELS",
@@ -162,20 +161,6 @@ def _app(config: Settings) -> Optional[Database]:
     return readonly_db.app_database(config.app_database)
 
 
-def _connect(path: Path) -> Optional[sqlite3.Connection]:
-    """A writable connection to an existing SQLite file (``None`` when it does not exist): the
-    rate-limit file ``limits.db`` (``bot.ratelimit``), which is SQLite on every install."""
-    if not Path(path).exists():
-        return None
-    conn = sqlite3.connect(str(path), timeout=10, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
 def _marks(values: Iterable) -> str:
     return ", ".join("?" for _ in values)
 
@@ -261,15 +246,14 @@ def _select(tx: Transaction, table: str, ids: list[str], codes: list[str]) -> li
     return tx.all(f"SELECT * FROM {table} WHERE conversation_id IN ({_marks(ids)}) ORDER BY {order}", ids)
 
 
-def _rate_limit_keys(config: Settings, ids: list[str]) -> dict[str, str]:
-    """digest → kind ("conversation", "guess-client") of every rate-limit key naming these ids."""
-    keys = {}
-    for template, purpose in RATE_LIMIT_KEYS:
-        secret = config.derived_secret(purpose).encode()
-        for conversation_id in ids:
-            key = template.format(id=conversation_id)
-            keys[hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:32]] = template.split(":")[0]
-    return keys
+def _rate_limits(config: Settings, ids: list[str]) -> list[tuple[RateLimiter, list[str]]]:
+    """Each limiter that counts these conversations (one per key secret), with their keys. ``[]`` when
+    nothing was ever counted on this install (no limits file, no Redis)."""
+    if not config.redis_url and not Path(config.limits_db).exists():
+        return []
+    return [(ratelimit.for_config(config, key_secret=config.derived_secret(purpose)),
+             [template.format(id=conversation_id) for conversation_id in ids])
+            for template, purpose in RATE_LIMIT_KEYS]
 
 
 def _tracker_rows(config: Settings, ids: list[str]) -> list[dict]:
@@ -310,16 +294,9 @@ def export_citizen(config: Settings, *, conversation_id: Optional[str] = None, d
                 access = [dict(r) for r in tx.all(
                     f"SELECT at, who, role, what, target, route FROM access_log WHERE target IN ({_marks(targets)})"
                     " ORDER BY id", targets)]
-        limits = _connect(config.limits_db)
-        if limits is not None:
-            with contextlib.closing(limits):
-                if "hits" in _tables(limits):
-                    digests = _rate_limit_keys(config, ids)
-                    stores["rate_limits"] = [
-                        {"kind": digests[row["key"]], "at": dt.datetime.fromtimestamp(row["at"], dt.timezone.utc)
-                         .isoformat(timespec="seconds")}
-                        for row in limits.execute(f"SELECT key, at FROM hits WHERE key IN ({_marks(digests)})"
-                                                  " ORDER BY at", list(digests))]
+        hits = [(key.split(":")[0], at) for limits, keys in _rate_limits(config, ids) for key, at in limits.hits(keys)]
+        stores["rate_limits"] = [{"kind": kind, "at": dt.datetime.fromtimestamp(at, dt.timezone.utc)
+                                  .isoformat(timespec="seconds")} for kind, at in sorted(hits, key=lambda h: h[1])]
         stores["tracker_events"] = _tracker_rows(config, ids)
     _audit(config, by, "privacy_export", value)
     log.info("privacy export: %d conversation(s), %d row(s), by %s", len(ids),
@@ -362,23 +339,6 @@ def _close_open_handovers(config: Settings, ids: list[str], actor: str) -> int:
     return closed
 
 
-@contextlib.contextmanager
-def _secure_deletion(conn: sqlite3.Connection) -> Iterable[None]:
-    """One write transaction on a SQLite connection (autocommit mode: the rate-limit file) with
-    ``secure_delete`` on: committed when the block ends, rolled back if it raises; the WAL is
-    truncated after a commit, so deleted text lingers neither in free pages nor in the WAL file."""
-    conn.execute("PRAGMA secure_delete=ON")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
 def _delete_app(config: Settings, ids: list[str], actor: str) -> dict[str, int]:
     """One write transaction over every table of the app's database (all deleted or none), then
     ``vacuum_deleted`` (SQLite: WAL truncated; ``secure_delete`` is on for every connection)."""
@@ -406,15 +366,7 @@ def _delete_app(config: Settings, ids: list[str], actor: str) -> dict[str, int]:
 
 
 def _delete_rate_limits(config: Settings, ids: list[str]) -> int:
-    conn = _connect(config.limits_db)
-    if conn is None:
-        return 0
-    with contextlib.closing(conn):
-        if "hits" not in _tables(conn):
-            return 0
-        digests = list(_rate_limit_keys(config, ids))
-        with _secure_deletion(conn):
-            return conn.execute(f"DELETE FROM hits WHERE key IN ({_marks(digests)})", digests).rowcount
+    return sum(limits.forget(keys) for limits, keys in _rate_limits(config, ids))
 
 
 def delete_citizen(config: Settings, *, conversation_id: Optional[str] = None, dossier_code: Optional[str] = None,

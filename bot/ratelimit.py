@@ -117,6 +117,28 @@ class RateLimiter:
         with self._write() as conn:
             conn.execute("DELETE FROM hits WHERE key = ?", (self._key(key),))
 
+    def hits(self, keys: Iterable[str]) -> list[tuple[str, float]]:
+        """``(key, time)`` of every hit counted for these keys (as given, clear), oldest first: a
+        citizen's copy of their data (``bot/privacy.py``)."""
+        names = {self._key(k): k for k in keys}
+        if not names:
+            return []
+        rows = self._conn().execute(f"SELECT key, at FROM hits WHERE key IN ({', '.join('?' * len(names))})"
+                                    " ORDER BY at", list(names)).fetchall()
+        return [(names[key], at) for key, at in rows]
+
+    def forget(self, keys: Iterable[str]) -> int:
+        """Delete every hit of these keys, securely (freed pages zeroed, the WAL truncated); how many."""
+        names = [self._key(k) for k in keys]
+        if not names:
+            return 0
+        conn = self._conn()
+        conn.execute("PRAGMA secure_delete=ON")
+        with self._write() as conn:
+            removed = conn.execute(f"DELETE FROM hits WHERE key IN ({', '.join('?' * len(names))})", names).rowcount
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
+
 
 # KEYS: the rules' keys; ARGV: now, a unique member suffix, then limit and window of each key, then
 # "1" to count a hit when none is over its limit ("0": only look). Returns 1 when allowed.
@@ -177,6 +199,22 @@ class RedisRateLimiter(RateLimiter):
 
     def reset(self, key: str) -> None:
         self._redis.delete(self._name(key))
+
+    def hits(self, keys: Iterable[str]) -> list[tuple[str, float]]:
+        found = [(key, float(at)) for key in keys
+                 for _, at in self._redis.zrange(self._name(key), 0, -1, withscores=True)]
+        return sorted(found, key=lambda hit: hit[1])
+
+    def forget(self, keys: Iterable[str]) -> int:
+        names = [self._name(k) for k in keys]
+        if not names:
+            return 0
+        pipe = self._redis.pipeline()
+        for name in names:
+            pipe.zcard(name)
+        counts = pipe.execute()
+        self._redis.delete(*names, *(f"{name}:seq" for name in names))
+        return int(sum(counts))
 
 
 def for_config(config, key_secret: str | None = None, clock: Callable[[], float] = time.time,

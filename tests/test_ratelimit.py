@@ -97,3 +97,18 @@ def test_the_deployment_picks_redis_when_redis_url_is_set(tmp_path, redis_url):
     config = replace(settings.load(), data_dir=tmp_path)
     assert type(for_config(config)) is RateLimiter
     assert isinstance(for_config(replace(config, redis_url=redis_url)), RedisRateLimiter)
+
+
+def test_a_citizens_hits_are_exported_and_forgotten_on_request(make):
+    """What bot/privacy.py reads and deletes: the hits of one conversation's keys, no other's."""
+    clock = Clock()
+    limits = make(clock)
+    limits.allow("conversation:c1", limit=20, window=60)
+    clock.now += 1
+    limits.allow("conversation:c1", limit=20, window=60)
+    limits.allow("conversation:c2", limit=20, window=60)
+    assert limits.hits(["conversation:c1"]) == [("conversation:c1", 1_800_000_000.0),
+                                                ("conversation:c1", 1_800_000_001.0)]
+    assert make(clock).forget(["conversation:c1"]) == 2
+    assert limits.hits(["conversation:c1"]) == [] and len(limits.hits(["conversation:c2"])) == 1
+    assert limits.allow("conversation:c1", limit=1, window=60)     # counting starts afresh
