@@ -30,7 +30,7 @@ still log in until they are changed;
 compared after Unicode NFC normalisation, so Vietnamese typed with composed or decomposed
 diacritics is the same password.
 
-Lock-out (persisted in ``config.limits_db`` through ``bot.ratelimit.RateLimiter``, keys HMAC'd):
+Lock-out (persisted through ``bot.ratelimit``: ``config.limits_db``, or Redis with REDIS_URL; keys HMAC'd):
 ``LOCK_AFTER`` (5) wrong passwords for one username within ``LOCK_WINDOW`` (15 min) lock it for
 ``LOCK_SECONDS`` (15 min) — a correct password is refused too, and a restart changes nothing.
 Unknown usernames lock the same way and cost the same argon2 verification (of a dummy hash), so
@@ -313,12 +313,15 @@ class AccountStore:
 
     @classmethod
     def from_settings(cls, config, *, clock: Callable[[], float] = time.time, **kwargs) -> "AccountStore":
-        """The store of a deployment: ``config.app_database``, lock-outs in ``config.limits_db``."""
+        """The store of a deployment: ``config.app_database``, lock-outs in the deployment's limiter
+        (``bot.ratelimit.for_config``: Redis with REDIS_URL, so every machine sees them, else ``config.limits_db``)."""
+        from bot import ratelimit
         from bot.settings import ensure_private_dir
 
         ensure_private_dir(config.data_dir)
-        _create_private(config.limits_db)
-        limits = RateLimiter(config.limits_db, clock=clock, key_secret=config.derived_secret("rate-limit"))
+        if not config.redis_url:
+            _create_private(config.limits_db)
+        limits = ratelimit.for_config(config, clock=clock, key_secret=config.derived_secret("rate-limit"))
         return cls(config.app_database, limits=limits, secret=config.derived_secret("auth-client"), clock=clock,
                    **kwargs)
 
@@ -380,15 +383,9 @@ class AccountStore:
             return False
 
     def _since(self, key: str, window: float) -> float | None:
-        """When the oldest hit of ``key`` in the last ``window`` seconds was counted (None: none).
-
-        ``RateLimiter`` has no public read of hit times; this reads its table with its own key
-        digest (a candidate for ``RateLimiter.oldest()``).
-        """
-        conn, digest = self.limits._conn(), self.limits._key(key)
-        row = conn.execute("SELECT MIN(at) FROM hits WHERE key = ? AND at > ?",
-                           (digest, self._clock() - window)).fetchone()
-        return row[0] if row and row[0] is not None else None
+        """When the oldest hit of ``key`` in the last ``window`` seconds was counted (None: none)."""
+        since = self._clock() - window
+        return min((at for _, at in self.limits.hits([key]) if at > since), default=None)
 
     @staticmethod
     def _when(epoch: float) -> dt.datetime:

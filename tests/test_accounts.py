@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -598,3 +599,26 @@ def test_from_settings_uses_the_app_database_and_limits_file(tmp_path, clock, ap
     again = AccountStore.from_settings(config, clock=clock, hasher=FAST)
     with pytest.raises(AccountLocked):
         again.authenticate("lan.nguyen", PASSWORD)
+
+
+def test_two_machines_on_postgresql_and_redis_share_one_lock_out(tmp_path, clock, postgres_url, redis_url):
+    """Wrong passwords spread over two bot app machines (own data folders, one DATABASE_URL and
+    REDIS_URL) lock the account on both after LOCK_AFTER in all: the deployment's stores."""
+    from dataclasses import replace
+
+    import redis
+
+    from bot import settings
+    from tests.servers import create_database
+
+    redis.Redis.from_url(redis_url).flushdb()
+    url = create_database(postgres_url, f"accounts_machines_{os.getpid()}")
+    machines = [replace(settings.load(), data_dir=tmp_path / name, database_url=url, redis_url=redis_url,
+                        secret_override="s" * 32) for name in ("one", "two")]
+    first, second = (AccountStore.from_settings(m, clock=clock, hasher=FAST) for m in machines)
+    add_volunteer(first)
+    assert fail(first, "lan.nguyen", 2) + fail(second, "lan.nguyen", 2) == [LoginFailed] * 4
+    assert fail(first, "lan.nguyen", 1) == [AccountLocked]
+    with pytest.raises(AccountLocked):
+        second.authenticate("lan.nguyen", PASSWORD)
+    assert not (tmp_path / "one" / "limits.db").exists()   # nothing counted per machine
