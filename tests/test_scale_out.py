@@ -1,6 +1,7 @@
-"""Two Rasa processes behind the bot app on a real PostgreSQL tracker store and a real Redis lock
-store (``RASA_PROCESSES=2``, ``DATABASE_URL``, ``REDIS_URL``): any process serves any turn of a
-conversation with its whole context, and a Rasa process killed with -9 costs the citizen nothing."""
+"""Two Rasa processes and two bot app processes on a real PostgreSQL (Rasa's tracker store and the
+app's own data) and a real Redis (Rasa's lock store, rate limits, live updates) — ``RASA_PROCESSES=2``,
+``APP_PROCESSES=2``, ``DATABASE_URL``, ``REDIS_URL``: any process serves any turn of a conversation
+with its whole context, and a process killed with -9 costs the citizen nothing."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.conversations import BUSY
+from bot.conversations import BUSY, NOT_SAVED
 from bot.processes import Stack, free_port, free_ports
 from tests.conftest import stack_settings
 from tests.servers import REDIS_SERVER, _as_postgres, pg_bin_dir, postgres_server
@@ -111,7 +112,7 @@ def servers(tmp_path_factory):
 def scaled(model_path, tmp_path_factory, servers):
     postgres, redis = servers
     config = stack_settings(tmp_path_factory.mktemp("scaled"), model=model_path, rasa_port=free_ports(2),
-                            rasa_processes=2, database_url=postgres.url, redis_url=redis.url,
+                            rasa_processes=2, app_processes=2, database_url=postgres.url, redis_url=redis.url,
                             secret_override="scale-out-test-secret")
     env = {"RATE_LIMIT_PER_MINUTE": "0", "CONVERSATION_RATE_PER_MINUTE": "0", "OFFICE_HOURS": "always"}
     with Stack(config, extra_env=env) as running:
@@ -184,13 +185,33 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("store", ["redis", "postgres"])
-def test_a_shared_store_killed_with_minus_9_the_citizen_is_told_and_answered_once_it_is_back(scaled, servers, store):
-    """Redis or PostgreSQL gone: every turn fails inside Rasa while Rasa itself is up. The citizen
-    is told the system is busy (not that the message failed), the message is kept, and its answer
-    arrives, once, when the store is back (the bot app's retry of kept messages)."""
-    server = dict(zip(("postgres", "redis"), servers))[store]
-    chat = Chat(scaled.base_url, f"scaled-{store}")
+def _children(pid: int) -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and _parent(entry) == pid]
+
+
+def test_two_app_processes_share_the_conversations(scaled, servers):
+    """The bot app runs as two uvicorn workers on one port; whichever serves a request, every
+    conversation keeps its history and context (the data is in PostgreSQL), each message once."""
+    workers = [pid for pid in _children(scaled.processes["app"].pid)
+               if "bot.app" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+               or "multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    assert len(workers) >= 2, workers
+    chats = [Chat(scaled.base_url, f"workers-{n}") for n in range(4)]
+    for chat in chats:
+        assert "TK01" in text_of(chat.say("lam ho chieu can giay to gi"))
+    for chat in chats:
+        assert "200.000" in text_of(chat.say("thế còn lệ phí?"))
+    for chat in chats:
+        directions = [m["direction"] for m in chat.history()]
+        assert directions.count("in") == 2 and directions[0] == "in" and directions[-1] == "out"
+
+
+def test_redis_killed_with_minus_9_the_citizen_is_told_and_answered_once_it_is_back(scaled, servers):
+    """Redis gone: every turn fails inside Rasa (its lock store) while Rasa itself is up. The citizen
+    is told the system is busy (not that the message failed), the message is kept (in PostgreSQL),
+    and its answer arrives, once, when Redis is back (the bot app's retry of kept messages)."""
+    server = servers[1]
+    chat = Chat(scaled.base_url, "scaled-redis")
     assert "TK01" in text_of(chat.say("lam ho chieu can giay to gi"))
     server.kill()
     try:
@@ -205,3 +226,27 @@ def test_a_shared_store_killed_with_minus_9_the_citizen_is_told_and_answered_onc
     history = chat.history()
     assert sum(1 for m in history if m["direction"] == "out" and "200.000" in m["text"]) == 1
     assert "200.000" in text_of(chat.say("lệ phí bao nhiêu"))       # and the next turn is served at once
+
+
+def test_postgresql_killed_with_minus_9_the_citizen_is_asked_to_send_again_and_then_served(scaled, servers):
+    """PostgreSQL gone: the bot app cannot store the message (its data is there too), so it says so —
+    "chưa được lưu … gửi lại" — instead of pretending to keep it; nothing half-written. Once the
+    server is back, the same question is answered with the conversation's context, and stored once."""
+    server = servers[0]
+    chat = Chat(scaled.base_url, "scaled-postgres")
+    assert "TK01" in text_of(chat.say("lam ho chieu can giay to gi"))
+    server.kill()
+    try:
+        assert NOT_SAVED in text_of(chat.say("thế còn lệ phí?"))
+    finally:
+        server.start()
+    deadline = time.monotonic() + 120
+    while True:   # the pools notice the restart at their next checkout (pool_pre_ping)
+        reply = text_of(chat.say("thế còn lệ phí?"))
+        if "200.000" in reply or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert "200.000" in reply and "hộ chiếu" in reply.lower()
+    history = chat.history()
+    assert [m["direction"] for m in history].count("in") == 2      # the unsaved one is not there
+    assert sum(1 for m in history if m["direction"] == "out" and "200.000" in m["text"]) == 1
