@@ -1,15 +1,11 @@
 """Reading a database that may not exist yet, the same way on SQLite and PostgreSQL
 (``DATABASE_URL``): Rasa's tracker store through a SQLAlchemy URL (``tracker_engine``,
 ``open_tracker``, ``delete_tracker_events``), and the app's own database for the figures and a
-citizen's data (``app_database``: ``bot.db``, or nothing when a fresh install has no file yet).
-
-``connect`` / ``has_table`` (a read-only SQLite connection to the app's file) remain only for
-``bot.learning.inbox`` until it reads through ``bot.db`` too."""
+citizen's data (``app_database``: ``bot.db``, or nothing when a fresh install has no file yet)."""
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional, Union
@@ -20,8 +16,8 @@ from sqlalchemy.engine import Engine
 if TYPE_CHECKING:
     from bot.db import Database
 
-__all__ = ["app_database", "connect", "has_table", "tracker_engine", "open_tracker", "delete_tracker_events",
-           "is_sqlite", "sqlite_path", "EVENTS"]
+__all__ = ["app_database", "tracker_engine", "open_tracker", "delete_tracker_events", "is_sqlite", "sqlite_path",
+           "EVENTS"]
 
 EVENTS = "events"   # the table of Rasa's SQLTrackerStore
 
@@ -39,19 +35,6 @@ def app_database(target: "Path | str | Database") -> "Optional[Database]":
         if path is not None and not path.exists():
             return None
     return db.database(target)
-
-
-def connect(path: Path | str) -> sqlite3.Connection | None:
-    """A read-only connection with ``sqlite3.Row`` rows, or ``None`` when the file does not exist yet."""
-    if not Path(path).exists():
-        return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    db.row_factory = sqlite3.Row
-    return db
-
-
-def has_table(db: sqlite3.Connection, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def is_sqlite(url: Union[str, Path]) -> bool:
