@@ -499,7 +499,8 @@ async def post_message(request: Request) -> Response:
     answer = {"replies": turn.replies, "message": {"text": turn.stored_text}}
     if after_id is not None:
         with contextlib.suppress(Exception):   # the answer matters more than the resync
-            stored = request.app.state.store.after_id(conversation_id, after_id, limit=EVENTS_BATCH)
+            stored = await run_in_threadpool(request.app.state.store.after_id, conversation_id, after_id,
+                                             EVENTS_BATCH)
             answer["messages"] = [_public(m) for m in stored]
     return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
@@ -515,13 +516,13 @@ async def get_messages(request: Request) -> Response:
         after_id = _message_id(request.query_params["after_id"])
         if after_id is None:
             return _error(BAD_AFTER_ID, 400)
-        messages, batch = [], store.after_id(conversation_id, after_id, limit=EVENTS_BATCH)
+        messages, batch = [], await run_in_threadpool(store.after_id, conversation_id, after_id, EVENTS_BATCH)
         while batch:
             messages += batch
-            batch = store.after_id(conversation_id, batch[-1]["id"], limit=EVENTS_BATCH) \
+            batch = await run_in_threadpool(store.after_id, conversation_id, batch[-1]["id"], EVENTS_BATCH) \
                 if len(batch) == EVENTS_BATCH else []
     else:
-        messages = store.history(conversation_id, after=request.query_params.get("after"))
+        messages = await run_in_threadpool(store.history, conversation_id, request.query_params.get("after"))
     return JSONResponse({"messages": [_public(m) for m in messages]}, headers={"Cache-Control": "no-store"})
 
 
@@ -544,7 +545,12 @@ async def conversation_events(request: Request) -> Response:
         with wakeups.listen(conversation_id) as woken:
             while True:
                 woken.clear()   # before reading: a message stored after the read sets it again
-                for message in store.after_id(conversation_id, last, limit=EVENTS_BATCH):
+                try:
+                    batch = await run_in_threadpool(store.after_id, conversation_id, last, EVENTS_BATCH)
+                except db.ERRORS as error:   # the database is down: the stream stays open and tries again
+                    log.warning("live update read failed: %s", type(error).__name__)
+                    batch = []
+                for message in batch:
                     last = message["id"]
                     yield ServerSentEvent(data=json.dumps(_public(message), ensure_ascii=False),
                                           id=str(message["id"]), event="message")

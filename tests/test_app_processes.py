@@ -49,3 +49,15 @@ def test_two_apps_on_one_database_purge_and_retry_in_one_of_them(config, monkeyp
             time.sleep(0.05)
         assert retries == [id(third.app.state.router)] * len(retries) and retries
         assert third.app.state.leases.holder_of("retry") not in (None, first_holder)
+
+
+def test_with_redis_down_citizens_are_served_and_logins_refused_politely(tmp_path):
+    """REDIS_URL set but Redis unreachable: the public routes go on without rate limits (logged), a
+    login — whose lock-out cannot be checked — is refused with the Vietnamese error, not a trace."""
+    config = replace(settings.load(), data_dir=tmp_path, rasa_port=free_port(), secret_override="x" * 32,
+                     redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_app(config), raise_server_exceptions=False) as client:
+        assert client.post("/api/conversations").status_code == 201
+        login = client.post("/api/auth/login", json={"username": "lan.nguyen", "password": "x" * 12})
+        assert login.status_code == 500 and "thử lại sau" in login.json()["error"]
+        assert "Traceback" not in login.text

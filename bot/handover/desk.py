@@ -36,6 +36,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable
 
+from starlette.concurrency import run_in_threadpool
+
 from bot.dossiers.masking import mask, mask_numbers
 from bot.dossiers.validators import FieldError, parse_phone
 from bot.handover.officehours import OfficeHours
@@ -273,12 +275,12 @@ class Desk:
 
     async def during_handover(self, handover: Handover, message_id: int, text: str, channel: str) -> None:
         """A citizen message while a volunteer has the chat: recorded in Rasa's paused tracker only."""
-        self.store.citizen_wrote(handover.id)
+        await run_in_threadpool(self.store.citizen_wrote, handover.id)
         self._notify()
         try:
             if not handover.paused:
                 await self.rasa.append_events(handover.conversation_id, [{"event": "pause"}])
-                self.store.set_paused(handover.id, True)
+                await run_in_threadpool(self.store.set_paused, handover.id, True)
             await self.rasa.record(handover.conversation_id, text, {"channel": channel, "message_id": message_id,
                                                                     "handover": True})
             await self.rasa.append_events(handover.conversation_id, [{"event": "action", "name": "action_listen"}])
