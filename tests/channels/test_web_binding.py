@@ -52,6 +52,13 @@ def stored(client, conversation_id):
     return client.app.state.store.history(conversation_id)
 
 
+def _padding_twin(last: str) -> str:
+    """Another base64 character with the same 4 data bits (43 characters carry 256 bits + 2 spare)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    value = alphabet.index(last)
+    return alphabet[value ^ 1]
+
+
 def forged_tokens(client, conversation_id):
     """Tokens an attacker might try for ``conversation_id`` (none issued by the server for it)."""
     other_id, other = new_conversation(client)
@@ -64,7 +71,8 @@ def forged_tokens(client, conversation_id):
         "another conversation's token": other,
         "signed with another key": {HEADER: wrong_key},
         "random base64": {HEADER: base64.urlsafe_b64encode(digest).decode().rstrip("=")},
-        "token with one character changed": {HEADER: real[:-1] + ("A" if real[-1] != "A" else "B")},
+        "token with one character changed": {HEADER: real[:10] + ("A" if real[10] != "A" else "B") + real[11:]},
+        "the same signature, other padding bits": {HEADER: real[:-1] + _padding_twin(real[-1])},
         "token with a suffix": {HEADER: real + "x"},
         "non-ASCII token": {HEADER: ("ậ" + real[1:]).encode("utf-8")},
         "very long token": {HEADER: "A" * 5000},
