@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 ERRORS = (sqlalchemy.exc.SQLAlchemyError, sqlite3.Error)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# How long a SQLite connection waits for another writer before the call fails (read at connect).
+BUSY_TIMEOUT_MS = 10_000
 # pg_advisory_xact_lock key of "one writer at a time" and pg_advisory_lock key of migrations.
 WRITE_LOCK = 0x74686331
 MIGRATE_LOCK = 0x74686332
@@ -189,15 +191,15 @@ def _engine(url: str) -> Engine:
     if not memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sqlalchemy.create_engine(
-        url, future=True, connect_args={"check_same_thread": False, "timeout": 10},
+        url, future=True, connect_args={"check_same_thread": False},
         poolclass=StaticPool if memory else QueuePool, **({} if memory else {"pool_size": 5, "max_overflow": 10}))
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # this module emits BEGIN itself
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "secure_delete=ON", "foreign_keys=ON",
-                       "busy_timeout=10000"):
+        for pragma in (f"busy_timeout={int(BUSY_TIMEOUT_MS)}", "journal_mode=WAL", "synchronous=NORMAL",
+                       "secure_delete=ON", "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -227,6 +229,15 @@ def database(target: "str | Path | Database") -> Database:
             if url != "sqlite://":  # each in-memory database is its own
                 _opened[url] = db
         return db
+
+
+def dispose_all() -> None:
+    """Close the pooled connections of every database opened so far (they reopen on next use): the
+    tests call it after each test, so hundreds of temporary databases do not hold file handles."""
+    with _opening:
+        opened = list(_opened.values())
+    for db in opened:
+        db.dispose()
 
 
 def forget(target: "str | Path") -> None:

@@ -97,6 +97,16 @@ def redis_url():
         yield url
 
 
+@pytest.fixture(autouse=True)
+def _close_databases():
+    """After each test, the pooled connections of the databases it opened are closed (bot.db keeps one
+    Database per URL for the process; hundreds of temporary ones would hold file handles)."""
+    yield
+    from bot import db
+
+    db.dispose_all()
+
+
 _app_databases = iter(range(1, 1_000_000))
 
 

@@ -31,8 +31,11 @@ def say(client, text="lệ phí hộ chiếu"):
     return response.json()["replies"][0]["text"]
 
 
-def test_database_locked_is_not_called_saved(client, tmp_path):
-    client.app.state.store._db.execute("PRAGMA busy_timeout = 200")
+def test_database_locked_is_not_called_saved(client, tmp_path, monkeypatch):
+    from bot import db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
+    client.app.state.store.db.dispose()              # its next connections wait 200 ms for a lock
     locker = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
