@@ -315,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--skip-nlu", action="store_true")
     bench.add_argument("--skip-dialogue", action="store_true")
     bench.add_argument("--skip-scale", action="store_true", help="skip 1 vs 2 Rasa processes on PostgreSQL + Redis")
+    bench.add_argument("--skip-stock", action="store_true",
+                       help="skip the stock `rasa init` bot measured beside ours (bot.bench_stock)")
     bench.set_defaults(func=cmd_bench)
     bench.add_argument("--skip-retrain", action="store_true", help="skip the 20-example retraining figure")
     _add_dossier_commands(commands)

@@ -13,7 +13,10 @@
    at 1 and 8 concurrent conversations of ``--turns`` turns: p50/p95 latency, turns/s;
    then the same for whole draft-dossier forms (passport, ~20 turns each).
    The turn cost at turn 10, 100 and 500 of one conversation; 1 and 2 Rasa processes on
-   PostgreSQL + Redis and the scaling factor (``bot.bench_scale``).
+   PostgreSQL + Redis and the scaling factor (``bot.bench_scale``). Right after our stack stops,
+   a stock ``rasa init`` bot built and started in the same run (``bot.bench_stock``; skip it with
+   ``--skip-stock``) at 1 and 8 concurrent, ours vs stock, and issue 13's targets: throughput at
+   8 concurrent ≥ 1.2× stock's, p95 < 150 ms.
 4. Resident memory of the three processes; a model swap (``PUT /model``) under 8 concurrent
    conversations (``bot.bench_models``): failed and busy answers.
 5. Retraining after 20 new examples: fine-tuning vs a full training, wall time and held-out
@@ -167,20 +170,35 @@ async def _conversation(client: httpx.AsyncClient, name: str, turns: int, latenc
         latencies.append(time.perf_counter() - start)
 
 
-async def dialogue_load(base_url: str, concurrency: int, conversations: int, turns: int, tag: str) -> dict:
+def level_conversations(concurrency: int, conversations: int) -> int:
+    """How many conversations the dialogue bench runs at ``concurrency`` (``--conversations``
+    at 8 concurrent, a quarter of it, at least 2, for a single stream)."""
+    return max(concurrency, conversations if concurrency > 1 else max(2, conversations // 4))
+
+
+def latency_summary(latencies: list[float], elapsed: float) -> dict:
+    """turns, p50/p95 ms and turns/s of turn latencies (seconds) measured over ``elapsed`` seconds."""
+    return {"turns": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
+            "p95_ms": 1000 * percentile(latencies, 95), "turns_per_s": len(latencies) / elapsed}
+
+
+async def dialogue_load(base_url: str, concurrency: int, conversations: int, turns: int, tag: str,
+                        conversation=_conversation) -> dict:
+    """``conversations`` conversations of ``turns`` turns, ``concurrency`` at a time.
+    ``conversation(client, name, turns, latencies)`` runs one (default: the bot app's web chat API;
+    ``bot.bench_stock`` passes Rasa's REST channel)."""
     latencies: list[float] = []
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
         async with semaphore:
-            await _conversation(client, f"bench-{tag}-{concurrency}-{i}", turns, latencies)
+            await conversation(client, f"bench-{tag}-{concurrency}-{i}", turns, latencies)
 
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(conversations)))
         elapsed = time.perf_counter() - start
-    return {"turns": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
-            "p95_ms": 1000 * percentile(latencies, 95), "turns_per_s": len(latencies) / elapsed}
+    return latency_summary(latencies, elapsed)
 
 
 async def _form_conversation(client: httpx.AsyncClient, name: str, store, latencies: list[float]) -> None:
@@ -288,9 +306,12 @@ def run_nlu(parser, paths=EVAL_FILES, detail: bool = True) -> dict:
     return results
 
 
-def run_dialogue(args) -> None:
+def run_dialogue(args) -> dict[int, dict]:
+    """Runs and prints section 3 on the whole stack; returns the dialogue turns' figures
+    {concurrency: dialogue_load result} (for the comparison with stock Rasa)."""
     from bot.processes import Stack, free_port
 
+    ours: dict[int, dict] = {}
     with tempfile.TemporaryDirectory() as data_dir:
         config = replace(settings.load(), port=free_port(), rasa_port=free_port(), actions_port=free_port(),
                          data_dir=Path(data_dir))
@@ -304,8 +325,9 @@ def run_dialogue(args) -> None:
             print(f"\n== Dialogue turns through the bot app ({args.turns}-turn conversations) ==")
             print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
             for concurrency in (1, 8):
-                count = max(concurrency, args.conversations if concurrency > 1 else max(2, args.conversations // 4))
+                count = level_conversations(concurrency, args.conversations)
                 r = asyncio.run(dialogue_load(stack.base_url, concurrency, count, args.turns, "run"))
+                ours[concurrency] = r
                 print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
             from bot.dossiers import DossierStore
 
@@ -332,6 +354,7 @@ def run_dialogue(args) -> None:
             from bot.bench_models import print_swap_figure
 
             print_swap_figure(stack)   # last: afterwards Rasa holds a second model until it is collected
+    return ours
 
 
 def main(args) -> None:
@@ -347,7 +370,11 @@ def main(args) -> None:
     pdf = pdf_timing()
     print(f"\n== PDF (TK01, prefilled) ==\np50 {pdf['p50_ms']:.1f} ms, p95 {pdf['p95_ms']:.1f} ms, {pdf['bytes']} bytes")
     if not args.skip_dialogue:
-        run_dialogue(args)
+        ours = run_dialogue(args)
+        if not getattr(args, "skip_stock", False):
+            from bot.bench_stock import print_comparison, run_stock
+
+            print_comparison(ours, run_stock(turns=args.turns, conversations=args.conversations))
         if not getattr(args, "skip_scale", False):
             from bot.bench_scale import print_scale_figure
 
