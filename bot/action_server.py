@@ -107,7 +107,10 @@ def main() -> None:
     app = create_app(config)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
     logger.info("action server on http://%s:%s", config.actions_host, config.actions_port)
-    app.run(config.actions_host, config.actions_port, workers=1, access_log=False, motd=False)
+    # ACTIONS_PROCESSES > 1: Sanic's workers share the port (the actions keep no state between calls;
+    # what they store goes through bot.db and the limiter, shared by every process).
+    app.run(config.actions_host, config.actions_port, workers=config.actions_processes, access_log=False,
+            motd=False)
 
 
 if __name__ == "__main__":

@@ -284,6 +284,8 @@ class Stack:
             "RASA_TRACKER_DB": str(s.tracker_db),
             "RASA_TRACKER_URL": s.tracker_url,
             "RASA_PROCESSES": str(s.rasa_processes),
+            "APP_PROCESSES": str(s.app_processes),
+            "ACTIONS_PROCESSES": str(s.actions_processes),
             "DATABASE_URL": s.database_url,
             "REDIS_URL": s.redis_url,
             **({"BOT_SECRET": s.secret_override} if s.secret_override else {}),

@@ -10,6 +10,7 @@
 | DATABASE_URL | (unset: SQLite in BOT_DATA_DIR) | SQLAlchemy URL of the app's own data and Rasa's tracker store (their tables side by side in one database), e.g. `postgresql://bot:…@db.local/bot` |
 | REDIS_URL | (unset: Rasa's in-memory lock store, limits in BOT_DATA_DIR) | Redis for Rasa's lock store (one turn at a time per conversation across Rasa processes), the rate limits and lock-outs of every machine, and instant live updates across bot app processes, e.g. `redis://127.0.0.1:6379/0` |
 | APP_PROCESSES | 1 | bot app processes (uvicorn workers on BOT_PORT); more than one needs BOT_SECRET |
+| ACTIONS_PROCESSES | 1 | action server processes (Sanic workers on ACTIONS_PORT); more than one needs BOT_SECRET |
 | ACTIONS_HOST | 127.0.0.1 | address the action server listens on (and Rasa calls it at); another than loopback needs BOT_SECRET |
 | ACTIONS_PORT | 5055 | port of the action server |
 | ACTIONS_TOKEN | derived from BOT_SECRET | shared secret Rasa sends to the action server (refused without it) |
@@ -118,6 +119,7 @@ class Settings:
     nlu_data_dir: Path = ROOT / "nlu_data"
     rasa_processes: int = 1
     app_processes: int = 1
+    actions_processes: int = 1
     database_url: str = field(default="", repr=False)
     redis_url: str = field(default="", repr=False)
 
@@ -143,8 +145,9 @@ class Settings:
         if exposed and not self.secret_override:
             problems.append(f"{' và '.join(exposed)} không phải địa chỉ nội bộ (loopback): cần BOT_SECRET, để mọi "
                             "máy dùng cùng một khóa bí mật")
-        if self.app_processes > 1 and not self.secret_override:
-            problems.append("APP_PROCESSES > 1 cần BOT_SECRET: mọi tiến trình phải dùng cùng một khóa bí mật")
+        for name, count in (("APP_PROCESSES", self.app_processes), ("ACTIONS_PROCESSES", self.actions_processes)):
+            if count > 1 and not self.secret_override:
+                problems.append(f"{name} > 1 cần BOT_SECRET: mọi tiến trình phải dùng cùng một khóa bí mật")
         if self.rasa_processes == 1:
             return problems
         if not self.redis_url:
@@ -299,6 +302,7 @@ def load() -> Settings:
         nlu_data_dir=_path("NLU_DATA_DIR", "nlu_data"),
         rasa_processes=max(1, _int("RASA_PROCESSES", 1)),
         app_processes=min(32, max(1, _int("APP_PROCESSES", 1))),
+        actions_processes=min(32, max(1, _int("ACTIONS_PROCESSES", 1))),
         database_url=os.environ.get("DATABASE_URL", ""),
         redis_url=os.environ.get("REDIS_URL", ""),
     )
