@@ -5,7 +5,8 @@ turn, and counts the stored events again before each save: under load that was a
 half of the Rasa process's CPU (py-spy, README "Speed"). Here the cache is write-through:
 every event is still written to the database (a conversation survives a restart), reads
 of a recently active conversation come from memory, and new events are written in one
-INSERT. SQLite runs in WAL mode for cheaper commits, with ``secure_delete`` on.
+INSERT. SQLite runs in WAL mode for cheaper commits, with ``secure_delete`` on, through a pool of
+open connections (stock's SQLAlchemy 1.4 default for a file opens one per query).
 
 Several Rasa processes may share the database (``RASA_PROCESSES``, PostgreSQL through
 ``DATABASE_URL``, Redis lock store: any process serves any turn). A cached copy is then
@@ -71,6 +72,16 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite":
+            # SQLAlchemy 1.4 gives a SQLite file a NullPool: every query of every turn opened the
+            # file and ran the pragmas again (a quarter of the Rasa process's CPU under load,
+            # py-spy). A small pool keeps the connections; Rasa's event loop and its executor
+            # threads may each take one, hence ``check_same_thread=False`` (sqlite3 serialises).
+            url = self.engine.url
+            if url.database not in (None, "", ":memory:"):
+                self.engine.dispose()
+                self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=8,
+                                               connect_args={"check_same_thread": False})
+                self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             # A database server that restarted (crash, upgrade) leaves dead connections in the pool:

@@ -5,12 +5,15 @@ checks that the id equals the file name and that no phrase (alias, name, short n
 names two procedures once folded. Every problem found is reported in one
 ``CatalogueError`` whose lines read ``<file>: <field>: <problem>``.
 
-``default_catalogue()`` is live: it follows the files. Each call compares a signature of the
-catalogue directory (``PROCEDURES_DIR``, default procedures/catalogue) and of the imported file
-(name, inode, size and mtime of each file: one ``scandir``, about 50 µs) with the one it loaded,
-and reloads when they differ — so an edit saved by the staff page (``procedures.editing``, an
-atomic rename) is seen by the bot app, the action server and the Rasa process on their next
-message, with no restart and no retraining. A reload that fails (a half-written hand edit) keeps
+``default_catalogue()`` is live: it follows the files. A signature of the catalogue directory
+(``PROCEDURES_DIR``, default procedures/catalogue) and of the imported file (name, inode, size and
+mtime of each file: one ``scandir``) is compared with the one loaded, and the catalogue reloaded
+when they differ. A turn asks for the catalogue a dozen times or more, so each call only stats the
+directory and the imported file (their mtime changes with every added, removed or renamed-over
+file) and the whole signature is read again when those changed or FULL_CHECK_SECONDS have passed
+(an in-place hand edit of one file does not touch the directory). An edit saved by the staff page
+(``procedures.editing``, an atomic rename) is therefore seen by the bot app, the action server and
+the Rasa process on their next message, with no restart and no retraining. A reload that fails (a half-written hand edit) keeps
 the previous catalogue and logs the problems. Reloading costs about 1 s (mostly the retrieval
 index over ~2,600 records, built on first use); the imported records are read once per file version.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Mapping
@@ -36,6 +40,8 @@ if TYPE_CHECKING:
     from procedures.retrieval import Retriever
 
 log = logging.getLogger(__name__)
+
+FULL_CHECK_SECONDS = 0.5  # an in-place edit of a record file is seen within this
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -188,6 +194,20 @@ def catalogue_signature(directory: Path | None = None) -> tuple:
     return str(directory), tuple(sorted(files)), national
 
 
+def _quick_stamp() -> tuple:
+    """The catalogue directory's own stat (its mtime changes when a file is added, removed or renamed
+    over, i.e. on every save of the staff page) and the imported file's: two ``stat`` calls."""
+    directory = catalogue_directory()
+    stamps = [str(directory)]
+    for path in (directory, NATIONAL_CATALOGUE):
+        try:
+            stat = path.stat()
+            stamps.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 class LiveCatalogue:
     """The catalogue the bot answers from, following the files (``current()``: a ``Catalogue``).
 
@@ -201,9 +221,16 @@ class LiveCatalogue:
         self._catalogue: Catalogue | None = None
         self._signature: tuple | None = None  # of the files loaded, or of the last failed attempt
         self.generation = 0  # counts reloads
+        self._quick: tuple | None = None  # _quick_stamp() at the last full check
+        self._checked = float("-inf")    # time.monotonic() of the last full check
 
     def current(self) -> Catalogue:
+        quick = _quick_stamp()
+        now = time.monotonic()
+        if self._catalogue is not None and quick == self._quick and now - self._checked < FULL_CHECK_SECONDS:
+            return self._catalogue
         signature = catalogue_signature()
+        self._quick, self._checked = quick, now
         if signature != self._signature or self._catalogue is None:
             with self._lock:
                 if signature != self._signature or self._catalogue is None:
@@ -229,7 +256,7 @@ class LiveCatalogue:
         return LiveRetriever(self)
 
     def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("_lock", "_catalogue", "_signature"):  # copy, pickle, …
+        if name.startswith("__") or name in ("_lock", "_catalogue", "_signature", "_quick", "_checked"):
             raise AttributeError(name)
         return getattr(self.current(), name)
 

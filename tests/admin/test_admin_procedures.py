@@ -348,10 +348,32 @@ def test_records_are_written_in_the_layout_of_the_files(path):
 def test_the_live_catalogue_keeps_the_last_good_version_when_a_file_breaks(catalogue_dir):
     assert default_catalogue().get("ho-chieu").channels[0].fee_vnd == 200000
     good = (catalogue_dir / "ho-chieu.yml").read_text(encoding="utf-8")
+    # In-place writes (a hand edit) leave the directory's mtime alone: seen at the next full check.
+    import time
+
+    from procedures import loading
+
+    live = default_catalogue()
+    generation = live.generation
     (catalogue_dir / "ho-chieu.yml").write_text(good.replace("fee_vnd: 200000", "fee_vnd: nhiều"), encoding="utf-8")
-    assert default_catalogue().get("ho-chieu").channels[0].fee_vnd == 200000  # still answering
+    time.sleep(loading.FULL_CHECK_SECONDS + 0.05)
+    assert live.get("ho-chieu").channels[0].fee_vnd == 200000  # still answering
+    assert live.generation == generation and live._signature == loading.catalogue_signature()  # tried, refused
     (catalogue_dir / "ho-chieu.yml").write_text(good.replace("fee_vnd: 200000", "fee_vnd: 1", 1), encoding="utf-8")
-    assert default_catalogue().get("ho-chieu").channels[0].fee_vnd == 1
+    deadline = time.monotonic() + loading.FULL_CHECK_SECONDS + 1
+    while live.get("ho-chieu").channels[0].fee_vnd != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.get("ho-chieu").channels[0].fee_vnd == 1
+
+
+def test_a_file_renamed_over_is_seen_at_once(catalogue_dir):
+    from procedures.editing import _atomic_write
+
+    live = default_catalogue()
+    assert live.get("ho-chieu").channels[0].fee_vnd == 200000
+    good = (catalogue_dir / "ho-chieu.yml").read_text(encoding="utf-8")
+    _atomic_write(catalogue_dir / "ho-chieu.yml", good.replace("fee_vnd: 200000", "fee_vnd: 2", 1))
+    assert live.get("ho-chieu").channels[0].fee_vnd == 2  # the directory's mtime changed: no wait
 
 
 # --- the page in a real browser, and the running stack -------------------------------------------
