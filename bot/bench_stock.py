@@ -4,10 +4,12 @@ Issue 13's target is relative: throughput at 8 concurrent ≥ 1.2× a stock ``ra
 measured in the same run on the same machine (numbers vary between machines and runs), with p95
 under 150 ms. This module builds that reference and measures it exactly like our dialogue bench:
 
-1. ``build_stock``: ``rasa init --no-prompt --init-dir <temporary folder>`` (which also trains the
-   init project's model, Rasa's default recipe; ``rasa train`` is run in the folder if it did not),
-   then the project and its model are kept under ``build/bench-stock/rasa-<version>/``, so later
-   runs with the same Rasa version reuse them (``--rebuild`` trains again).
+1. ``build_stock``: ``rasa init --no-prompt --init-dir <temporary folder>``, then the policies of its
+   ``config.yml`` set to the issue's "rules + memoization" (MemoizationPolicy, RulePolicy; the
+   generated file leaves ``policies:`` empty, whose defaults add TEDPolicy and UnexpecTEDIntentPolicy;
+   the NLU pipeline stays Rasa's default) and ``rasa train`` in the folder; the project and its
+   model are kept under ``build/bench-stock/rasa-<version>-rules-memoization/``, so later runs with
+   the same Rasa version reuse them (``--rebuild`` trains again).
 2. ``StockBot``: ``rasa run --enable-api`` on a free loopback port with the init project's own
    ``endpoints.yml`` (in-memory tracker store, no action server) and ``credentials.yml`` (REST
    channel), from a temporary folder; ready when ``GET /`` answers; stopped with SIGTERM.
@@ -47,27 +49,35 @@ from bot.settings import ROOT
 CACHE = ROOT / "build" / "bench-stock"
 LOGS = CACHE / "logs"
 MODEL_NAME = "stock"
+# Issue 13 describes the reference as "rules + memoization, in-memory store, no action server": the
+# init project as generated, its policies set to these two (``set_policies``), its pipeline Rasa's default.
+POLICIES = ("MemoizationPolicy", "RulePolicy")
+VARIANT = "rules-memoization"   # part of the cache folder's name
 TRAIN_TIMEOUT = 1800.0   # seconds; the init project trains in 1–3 minutes on 2 cores
 START_TIMEOUT = 240.0
 TARGET_RATIO = 1.2       # issue 13: throughput at 8 concurrent ≥ 1.2× stock's
 TARGET_P95_MS = 150.0    # issue 13: p95 at 8 concurrent < 150 ms
 
-# The init bot's own training examples (rasa/cli/initial_project/data/nlu.yml), in an order that
-# follows its stories and rules: sad path 2 (deny), bot challenge, happy path, sad path 1 (affirm), bye.
-CONVERSATION = [
-    "hello",            # greet → utter_greet ("Hey! How are you?")
-    "I am sad",         # mood_unhappy → utter_cheer_up, utter_did_that_help
-    "no",               # deny → utter_goodbye
-    "are you a bot?",   # bot_challenge → utter_iamabot (rule)
-    "good morning",     # greet → utter_greet
-    "great",            # mood_great → utter_happy
-    "hey there",        # greet → utter_greet
-    "unhappy",          # mood_unhappy → utter_cheer_up, utter_did_that_help
-    "yes",              # affirm → utter_happy
-    "bye",              # goodbye → utter_goodbye (rule)
+# The init bot's own training examples (rasa/cli/initial_project/data/nlu.yml), (text, intent).
+# Rules + memoization answer a story only from its start: each conversation is one of the init
+# project's three stories, then its two rules (bot challenge, goodbye) to ten turns, so every turn
+# gets an answer; conversations take the three stories in turn (by their number).
+_RULE_TURNS = [("are you a bot?", "bot_challenge"), ("bye", "goodbye"), ("am I talking to a bot?", "bot_challenge"),
+               ("goodbye", "goodbye"), ("are you a human?", "bot_challenge"), ("see you around", "goodbye"),
+               ("am I talking to a human?", "bot_challenge"), ("have a nice day", "goodbye")]
+STORIES = [
+    [("hello", "greet"), ("great", "mood_great")],                                     # happy path
+    [("hey there", "greet"), ("I am sad", "mood_unhappy"), ("yes", "affirm")],         # sad path 1
+    [("good morning", "greet"), ("unhappy", "mood_unhappy"), ("no", "deny")],          # sad path 2
 ]
-INTENTS = ["greet", "mood_unhappy", "deny", "bot_challenge", "greet", "mood_great", "greet", "mood_unhappy",
-           "affirm", "goodbye"]
+CONVERSATIONS = [[text for text, _ in story + _RULE_TURNS][:10] for story in STORIES]
+INTENTS = [[intent for _, intent in story + _RULE_TURNS][:10] for story in STORIES]
+
+
+def conversation_texts(name: str) -> list[str]:
+    """The texts of conversation ``name`` (``dialogue_load`` numbers them: "bench-run-8-5")."""
+    number = name.rsplit("-", 1)[-1]
+    return CONVERSATIONS[int(number) % len(CONVERSATIONS) if number.isdigit() else 0]
 
 
 class StockError(RuntimeError):
@@ -113,7 +123,23 @@ def _rasa(args: list[str], cwd: Path, log: Path, timeout: float) -> None:
 
 
 def cached_project(cache: Path = CACHE, version: str | None = None) -> Path:
-    return cache / f"rasa-{version or rasa_version()}"
+    return cache / f"rasa-{version or rasa_version()}-{VARIANT}"
+
+
+def set_policies(config: Path) -> None:
+    """The init project's ``config.yml`` with issue 13's reference policies (rules + memoization)
+    instead of an empty ``policies:`` (Rasa's defaults, which add TEDPolicy and UnexpecTEDIntentPolicy);
+    the NLU pipeline stays ``null``: Rasa's default."""
+    from rasa.shared.utils.io import read_config_file
+
+    if read_config_file(config).get("policies") is not None:
+        raise StockError(f"rasa init wrote a config.yml whose policies are set: {config}")
+    lines = config.read_text(encoding="utf-8").splitlines()
+    empty = [i for i, line in enumerate(lines) if line.rstrip() in ("policies:", "policies: null")]
+    if len(empty) != 1:
+        raise StockError(f"rasa init wrote a config.yml without an empty `policies:`: {config}")
+    lines[empty[0]] = "policies:\n" + "".join(f"  - name: {name}\n" for name in POLICIES).rstrip()
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def build_stock(cache: Path = CACHE, rebuild: bool = False, timeout: float = TRAIN_TIMEOUT) -> Path:
@@ -127,15 +153,10 @@ def build_stock(cache: Path = CACHE, rebuild: bool = False, timeout: float = TRA
         project = Path(tmp) / "project"
         project.mkdir()
         _rasa(["init", "--no-prompt", "--init-dir", str(project)], Path(tmp), logs / "init.log", timeout)
-        models = sorted((project / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-        if models:   # `rasa init --no-prompt` trains the initial model itself
-            models[-1].rename(project / "models" / f"{MODEL_NAME}.tar.gz")
-        else:
-            _rasa(["train", "--fixed-model-name", MODEL_NAME, "--out", "models"], project, logs / "train.log",
-                  timeout)
-        for model in (project / "models").glob("*.tar.gz"):
-            if model.name != f"{MODEL_NAME}.tar.gz":
-                model.unlink()
+        for model in (project / "models").glob("*.tar.gz"):   # trained by init with TED: not the reference
+            model.unlink()
+        set_policies(project / "config.yml")
+        _rasa(["train", "--fixed-model-name", MODEL_NAME, "--out", "models"], project, logs / "train.log", timeout)
         if not (project / "models" / f"{MODEL_NAME}.tar.gz").is_file():
             raise StockError(f"rasa trained no model (logs: {logs})")
         staging = cache / f".{target.name}-{os.getpid()}"
@@ -236,10 +257,10 @@ async def rest_conversation(client: httpx.AsyncClient, name: str, turns: int, la
                             silent: list[int] | None = None) -> None:
     """One conversation through Rasa's REST channel (``dialogue_load``'s ``conversation``);
     turns without any bot message are counted in ``silent[0]``."""
+    texts = conversation_texts(name)
     for i in range(turns):
         start = time.perf_counter()
-        response = await client.post("/webhooks/rest/webhook",
-                                     json={"sender": name, "message": CONVERSATION[i % len(CONVERSATION)]})
+        response = await client.post("/webhooks/rest/webhook", json={"sender": name, "message": texts[i % len(texts)]})
         response.raise_for_status()
         latencies.append(time.perf_counter() - start)
         if silent is not None and not response.json():
@@ -275,8 +296,8 @@ def measure(bot: StockBot, turns: int = 10, conversations: int = 16) -> dict[int
 def run_stock(turns: int = 10, conversations: int = 16, rebuild: bool = False) -> dict[int, dict] | None:
     """Build (or reuse), start, measure and stop the stock bot; prints its table and returns
     {concurrency: figures}, or prints why in one line and returns None."""
-    print(f"\n== Stock `rasa init` bot (Rasa {rasa_version()}, REST channel, in-memory tracker store, "
-          f"no action server; {turns}-turn conversations) ==", flush=True)
+    print(f"\n== Stock `rasa init` bot (Rasa {rasa_version()}, {' + '.join(POLICIES)}, REST channel, in-memory "
+          f"tracker store, no action server; {turns}-turn conversations) ==", flush=True)
     try:
         started = time.monotonic()
         project = build_stock(rebuild=rebuild)

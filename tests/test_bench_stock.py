@@ -15,10 +15,31 @@ def test_conversation_is_the_init_bots_own_examples():
     nlu = yaml.safe_load((Path(scaffold.scaffold_path()) / "data" / "nlu.yml").read_text(encoding="utf-8"))["nlu"]
     examples = {block["intent"]: [line[2:].strip() for line in block["examples"].splitlines() if line.strip()]
                 for block in nlu}
-    assert len(bench_stock.CONVERSATION) == len(bench_stock.INTENTS) == 10
-    for text, intent in zip(bench_stock.CONVERSATION, bench_stock.INTENTS):
-        assert text in examples[intent], (text, intent)
-    assert set(bench_stock.INTENTS) == set(examples)
+    assert len(bench_stock.CONVERSATIONS) == len(bench_stock.INTENTS) == 3
+    for texts, intents in zip(bench_stock.CONVERSATIONS, bench_stock.INTENTS):
+        assert len(texts) == len(intents) == 10
+        for text, intent in zip(texts, intents):
+            assert text in examples[intent], (text, intent)
+    assert {i for intents in bench_stock.INTENTS for i in intents} == set(examples)
+    assert [bench_stock.conversation_texts(f"bench-run-8-{i}") for i in range(4)] == \
+        [*bench_stock.CONVERSATIONS, bench_stock.CONVERSATIONS[0]]
+
+
+def test_reference_policies_are_rules_and_memoization(tmp_path):
+    import shutil
+
+    import rasa.cli.scaffold as scaffold
+    from rasa.shared.utils.io import read_config_file
+
+    config = tmp_path / "config.yml"
+    shutil.copy(Path(scaffold.scaffold_path()) / "config.yml", config)
+    assert read_config_file(config)["policies"] is None   # as generated: Rasa's defaults, TED among them
+    bench_stock.set_policies(config)
+    parsed = read_config_file(config)
+    assert [p["name"] for p in parsed["policies"]] == ["MemoizationPolicy", "RulePolicy"]
+    assert parsed["pipeline"] is None   # the NLU pipeline stays the default
+    with pytest.raises(bench_stock.StockError):
+        bench_stock.set_policies(config)   # no `policies: null` left: refused, not guessed
 
 
 def test_comparison_prints_ratio_and_targets(capsys):
@@ -72,6 +93,15 @@ def stock_bot():
 
 
 @pytest.mark.stack
+def test_stock_model_was_trained_with_the_reference_policies(stock_bot):
+    import tarfile
+
+    with tarfile.open(stock_bot.project / "models" / f"{bench_stock.MODEL_NAME}.tar.gz") as model:
+        names = " ".join(model.getnames())
+    assert "RulePolicy" in names and "MemoizationPolicy" in names and "TEDPolicy" not in names
+
+
+@pytest.mark.stack
 def test_stock_bot_greets(stock_bot):
     replies = stock_bot.say("test-greet", "hello")
     assert [r.get("text") for r in replies] == ["Hey! How are you?"]
@@ -80,8 +110,8 @@ def test_stock_bot_greets(stock_bot):
 @pytest.mark.stack
 def test_stock_load_figures(stock_bot):
     silent = [0]
-    result = asyncio.run(bench_stock.stock_load(stock_bot.base_url, 2, 2, 10, "test", silent))
-    assert result["turns"] == 20
+    result = asyncio.run(bench_stock.stock_load(stock_bot.base_url, 2, 3, 10, "test", silent))
+    assert result["turns"] == 30   # the three stories
     assert result["turns_per_s"] > 0
     assert result["p95_ms"] >= result["p50_ms"] > 0
-    assert silent == [0]   # the init bot answers every turn of the conversation
+    assert silent == [0]   # rules + memoization answer every turn of each conversation
