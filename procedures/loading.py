@@ -13,8 +13,8 @@ directory and the imported file (their mtime changes with every added, removed o
 file) and the whole signature is read again when those changed or FULL_CHECK_SECONDS have passed
 (an in-place hand edit of one file does not touch the directory). An edit saved by the staff page
 (``procedures.editing``, an atomic rename) is therefore seen by the bot app, the action server and
-the Rasa process on their next message, with no restart and no retraining. A reload that fails (a half-written hand edit) keeps
-the previous catalogue and logs the problems. Reloading costs about 1 s (mostly the retrieval
+the Rasa process on their next message, with no restart and no retraining. A reload that fails (a
+half-written hand edit) keeps the previous catalogue and logs the problems. Reloading costs about 1 s (mostly the retrieval
 index over ~2,600 records, built on first use); the imported records are read once per file version.
 """
 
@@ -186,26 +186,23 @@ def catalogue_signature(directory: Path | None = None) -> tuple:
         if entry.name.endswith((".yml", ".yaml")):
             stat = entry.stat()
             files.append((entry.name, entry.inode(), stat.st_size, stat.st_mtime_ns))
+    return str(directory), tuple(sorted(files)), _stat_key(NATIONAL_CATALOGUE)
+
+
+def _stat_key(path: Path) -> tuple | None:
+    """What changes when ``path`` is written or replaced (inode, size, mtime), or None if it is missing."""
     try:
-        stat = NATIONAL_CATALOGUE.stat()
-        national = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        stat = path.stat()
     except OSError:
-        national = None
-    return str(directory), tuple(sorted(files)), national
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _quick_stamp() -> tuple:
     """The catalogue directory's own stat (its mtime changes when a file is added, removed or renamed
     over, i.e. on every save of the staff page) and the imported file's: two ``stat`` calls."""
     directory = catalogue_directory()
-    stamps = [str(directory)]
-    for path in (directory, NATIONAL_CATALOGUE):
-        try:
-            stat = path.stat()
-            stamps.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
-        except OSError:
-            stamps.append(None)
-    return tuple(stamps)
+    return str(directory), _stat_key(directory), _stat_key(NATIONAL_CATALOGUE)
 
 
 class LiveCatalogue:
