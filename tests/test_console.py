@@ -491,3 +491,44 @@ def test_a_number_or_a_date_typed_twice_is_not_a_repeated_question(running, lan)
     for text in ("12/13/2020", "12/13/2020", "0912 345 678", "0912 345 678", "có", "có"):
         citizen.say(text)
     assert lan.tab("waiting") == []
+
+
+def test_the_volunteer_actions_do_their_database_work_off_the_event_loop(tmp_path, fake_rasa, monkeypatch):
+    """Claim, reply, reassign, hand back and close talk to Rasa (coroutines), but every store call
+    runs in a worker thread: a slow disk never stalls the other citizens' turns."""
+    import asyncio
+
+    from bot.handover.store import HandoverStore
+    from bot.store import MessageStore
+
+    calls: list[tuple[str, bool]] = []
+
+    def watched(cls, name):
+        original = getattr(cls, name)
+
+        def method(self, *args, **kwargs):
+            calls.append((name, asyncio._get_running_loop() is not None))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, method)
+
+    for name in ("claim", "assign", "end", "set_paused", "volunteer_replied", "open_for", "latest_for", "waiting"):
+        watched(HandoverStore, name)
+    watched(MessageStore, "add")
+    config = make_config(tmp_path)
+    fake_rasa.token = config.rasa_token
+    add_accounts(config)
+    with LoopbackServer(fake_rasa.app, config.rasa_port), AppServer(create_app(config), config.port) as server:
+        lan, binh = Console(server.url, "lan.nguyen"), Console(server.url, "binh.le")
+        first, second = hand_over(server), hand_over(server)
+        calls.clear()
+        assert lan.post(f"/console/api/conversations/{first.id}/claim").status_code == 200
+        assert lan.post(f"/console/api/conversations/{first.id}/messages", {"text": "Chào bạn"}).status_code == 201
+        assert lan.post(f"/console/api/conversations/{first.id}/release").status_code == 200
+        assert binh.post(f"/console/api/conversations/{second.id}/assign", {"username": "minh.tran"}).status_code == 200
+        assert binh.post(f"/console/api/conversations/{second.id}/close", {"reason": "xong"}).status_code == 200
+        lan.close()
+        binh.close()
+    names = {name for name, _ in calls}
+    assert {"claim", "assign", "end", "set_paused", "volunteer_replied", "add", "waiting"} <= names
+    assert [name for name, on_loop in calls if on_loop] == []

@@ -308,18 +308,29 @@ class Desk:
     def seen(self, actor: Actor) -> None:
         self.store.seen(actor.username)
 
+    # The volunteer actions are coroutines because they talk to Rasa; their database work (the
+    # store, the messages, the outbox) runs in a worker thread, never on the event loop.
+
     async def claim(self, actor: Actor, conversation_id: str) -> Handover:
+        handover = await run_in_threadpool(self._claim, actor, conversation_id)
+        await self._started(handover, actor)
+        return handover
+
+    def _claim(self, actor: Actor, conversation_id: str) -> Handover:
         handover = self._handover_for(actor, conversation_id)
         if handover.state == "closed":
             raise Conflict("Cuộc trò chuyện này đã kết thúc.")
         try:
-            handover = self.store.claim(conversation_id, actor.username, actor.team)
+            return self.store.claim(conversation_id, actor.username, actor.team)
         except AlreadyClaimed as taken:
             raise Conflict(f"Cuộc trò chuyện này đã có {taken.owner or 'người khác'} nhận.", taken.owner) from None
-        await self._started(handover, actor)
-        return handover
 
     async def assign(self, actor: Actor, conversation_id: str, username: str) -> Handover:
+        handover, target = await run_in_threadpool(self._assign, actor, conversation_id, username)
+        await self._started(handover, Actor(target.username, target.role, target.team, target.display_name))
+        return handover
+
+    def _assign(self, actor: Actor, conversation_id: str, username: str):
         if actor.role not in ROLES_ASSIGN:
             raise Forbidden(conversation_id)
         handover = self._handover_for(actor, conversation_id, open_only=True)
@@ -331,21 +342,23 @@ class Desk:
             raise Conflict("Tài khoản này không nhận được cuộc trò chuyện.")
         if actor.role != "admin" and target.team != actor.team:
             raise Forbidden(username)
-        handover = self.store.assign(conversation_id, target.username, target.team, actor.username)
-        await self._started(handover, Actor(target.username, target.role, target.team, target.display_name))
-        return handover
+        return self.store.assign(conversation_id, target.username, target.team, actor.username), target
 
     async def _started(self, handover: Handover, owner: Actor) -> None:
         """The chat has an owner: pause the bot, tell the citizen, move the queue on."""
         await self._pause(handover)
-        self._say(handover.conversation_id, handover.channel, [reply(CLAIMED.format(name=owner.name))])
+        await run_in_threadpool(self._announce, handover, [reply(CLAIMED.format(name=owner.name))])
+
+    def _announce(self, handover: Handover, replies: list[dict]) -> None:
+        """Tell the citizen, the consoles and the waiting queue that a chat changed hands."""
+        self._say(handover.conversation_id, handover.channel, replies)
         self._notify()
         self.update_positions()
 
     async def _pause(self, handover: Handover) -> None:
         try:
             await self.rasa.append_events(handover.conversation_id, [{"event": "pause"}])
-            self.store.set_paused(handover.id, True)
+            await run_in_threadpool(self.store.set_paused, handover.id, True)
         except RasaError as error:   # the app's own gate keeps the bot silent; paused later
             log.warning("could not pause the tracker of handover %s: %s", handover.id, type(error).__name__)
 
@@ -366,13 +379,8 @@ class Desk:
 
     async def send(self, actor: Actor, conversation_id: str, text: str) -> dict:
         """The volunteer's reply, through the citizen's channel; also in Rasa's tracker (masked)."""
-        handover = self._owned(actor, conversation_id)
         text = normalise_input(text)[:MAX_REPLY_CHARS]
-        message_id = self.messages.add(conversation_id, "out", mask_numbers(text), channel=handover.channel,
-                                       author=actor.username)
-        self.delivery.send(conversation_id, handover.channel, [reply(text)])
-        self.store.volunteer_replied(handover.id, actor.username, actor.team)
-        self._notify()
+        message_id = await run_in_threadpool(self._reply, actor, conversation_id, text)
         try:
             await self.rasa.append_events(conversation_id, [{"event": "bot", "text": mask_numbers(text),
                                                              "metadata": {"volunteer": actor.username}}])
@@ -380,6 +388,15 @@ class Desk:
             log.warning("volunteer reply not recorded in Rasa: %s", type(error).__name__)
         return {"id": message_id, "direction": "out", "sender": "volunteer", "author": actor.username,
                 "author_name": actor.name, "text": mask_numbers(text), "created_at": self.store.now_iso()}
+
+    def _reply(self, actor: Actor, conversation_id: str, text: str) -> int:
+        handover = self._owned(actor, conversation_id)
+        message_id = self.messages.add(conversation_id, "out", mask_numbers(text), channel=handover.channel,
+                                       author=actor.username)
+        self.delivery.send(conversation_id, handover.channel, [reply(text)])
+        self.store.volunteer_replied(handover.id, actor.username, actor.team)
+        self._notify()
+        return message_id
 
     def note(self, actor: Actor, conversation_id: str, text: str) -> dict:
         handover = self._handover_for(actor, conversation_id)
@@ -389,26 +406,24 @@ class Desk:
         return {**note, "author_name": actor.name}
 
     async def release(self, actor: Actor, conversation_id: str) -> Handover:
-        handover = self._owned_or_supervised(actor, conversation_id)
-        ended = self.store.end(handover.id, "released", actor.username)
+        handover, ended = await run_in_threadpool(self._end, actor, conversation_id, "released", None)
         await self._resume(handover)
         about = ""
         if handover.procedure and (procedure := self.catalogue.get(handover.procedure)):
             about = f" về {procedure.short_name}"
-        self._say(conversation_id, handover.channel, [reply(RELEASED.format(about=about))])
-        self._notify()
-        self.update_positions()
+        await run_in_threadpool(self._announce, handover, [reply(RELEASED.format(about=about))])
         return ended
 
     async def close(self, actor: Actor, conversation_id: str, reason: str | None) -> Handover:
-        handover = self._owned_or_supervised(actor, conversation_id)
         reason = mask_numbers(normalise_input(reason))[:500] if reason else None
-        ended = self.store.end(handover.id, "closed", actor.username, reason)
+        handover, ended = await run_in_threadpool(self._end, actor, conversation_id, "closed", reason)
         await self._resume(handover)
-        self._say(conversation_id, handover.channel, [reply(CLOSED, RATING_BUTTONS)])
-        self._notify()
-        self.update_positions()
+        await run_in_threadpool(self._announce, handover, [reply(CLOSED, RATING_BUTTONS)])
         return ended
+
+    def _end(self, actor: Actor, conversation_id: str, state: str, reason: str | None) -> tuple[Handover, Handover]:
+        handover = self._owned_or_supervised(actor, conversation_id)
+        return handover, self.store.end(handover.id, state, actor.username, reason)
 
     def _owned_or_supervised(self, actor: Actor, conversation_id: str) -> Handover:
         handover = self._handover_for(actor, conversation_id)
