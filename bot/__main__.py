@@ -312,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="accuracy and latency benchmark")
     bench.add_argument("--turns", type=int, default=10, help="turns per conversation")
     bench.add_argument("--conversations", type=int, default=16, help="conversations per concurrency level")
+    bench.add_argument("--soak-seconds", type=float, default=600,
+                       help="the long run at 8 concurrent before the memory figure (0 skips it)")
     bench.add_argument("--skip-nlu", action="store_true")
     bench.add_argument("--skip-dialogue", action="store_true")
     bench.add_argument("--skip-scale", action="store_true", help="skip 1 vs 2 Rasa processes on PostgreSQL + Redis")

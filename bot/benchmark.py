@@ -31,6 +31,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -306,54 +307,68 @@ def run_nlu(parser, paths=EVAL_FILES, detail: bool = True) -> dict:
     return results
 
 
-def run_dialogue(args) -> dict[int, dict]:
-    """Runs and prints section 3 on the whole stack; returns the dialogue turns' figures
-    {concurrency: dialogue_load result} (for the comparison with stock Rasa)."""
+@contextmanager
+def bench_stack():
+    """The whole stack (app, Rasa, action server) on free ports in a temporary data directory,
+    with loopback fake Telegram and Zalo servers and no rate limits: yields (stack, platforms)."""
+    from bot.bench_channels import fake_platforms
     from bot.processes import Stack, free_port
 
-    ours: dict[int, dict] = {}
     with tempfile.TemporaryDirectory() as data_dir:
         config = replace(settings.load(), port=free_port(), rasa_port=free_port(), actions_port=free_port(),
                          data_dir=Path(data_dir))
-        from bot.bench_channels import fake_platforms, print_channel_latency
-
         with fake_platforms() as platforms, Stack(config, extra_env={
                 **platforms["env"], "RATE_LIMIT_PER_MINUTE": "0", "CONVERSATION_RATE_PER_MINUTE": "0",
                 "OFFICE_HOURS": "always"}) as stack:
             stack.start()
-            asyncio.run(dialogue_load(stack.base_url, 1, 2, args.turns, "warmup"))
-            print(f"\n== Dialogue turns through the bot app ({args.turns}-turn conversations) ==")
-            print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
-            for concurrency in (1, 8):
-                count = level_conversations(concurrency, args.conversations)
-                r = asyncio.run(dialogue_load(stack.base_url, concurrency, count, args.turns, "run"))
-                ours[concurrency] = r
-                print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
-            from bot.dossiers import DossierStore
+            yield stack, platforms
 
-            store = DossierStore(config.app_database)
-            print("\n== Draft-dossier form turns (passport form, whole form per conversation) ==")
-            print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
-            for concurrency in (1, 8):
-                r = asyncio.run(form_load(stack.base_url, store, concurrency, "run"))
-                print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
-            from bot.bench_scale import print_turn_cost
 
-            print_turn_cost(stack.base_url)
-            print_channel_latency(stack.base_url, platforms, args.turns)
-            from bot.bench_handover import print_handover_latency
+def run_dialogue(args) -> dict[int, dict]:
+    """Runs and prints section 3 on the whole stack; returns the dialogue turns' figures
+    {concurrency: dialogue_load result} (for the comparison with stock Rasa)."""
+    from bot.bench_channels import print_channel_latency
 
-            print_handover_latency(stack.base_url, stack.settings)
-            print("\n== Memory (RSS) ==")
-            total = 0.0
-            for name, process in stack.processes.items():
-                mb = rss_mb(process.pid)
-                total += mb
-                print(f"{name:10} {mb:8.0f} MB")
-            print(f"{'total':10} {total:8.0f} MB")
-            from bot.bench_models import print_swap_figure
+    ours: dict[int, dict] = {}
+    with bench_stack() as (stack, platforms):
+        config = stack.settings
+        asyncio.run(dialogue_load(stack.base_url, 1, 2, args.turns, "warmup"))
+        print(f"\n== Dialogue turns through the bot app ({args.turns}-turn conversations) ==")
+        print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
+        for concurrency in (1, 8):
+            count = level_conversations(concurrency, args.conversations)
+            r = asyncio.run(dialogue_load(stack.base_url, concurrency, count, args.turns, "run"))
+            ours[concurrency] = r
+            print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
+        from bot.dossiers import DossierStore
 
-            print_swap_figure(stack)   # last: afterwards Rasa holds a second model until it is collected
+        store = DossierStore(config.app_database)
+        print("\n== Draft-dossier form turns (passport form, whole form per conversation) ==")
+        print(f"{'concurrent':>10} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'turns/s':>8}")
+        for concurrency in (1, 8):
+            r = asyncio.run(form_load(stack.base_url, store, concurrency, "run"))
+            print(f"{concurrency:>10} {r['turns']:>6} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['turns_per_s']:8.1f}")
+        from bot.bench_scale import print_turn_cost
+
+        print_turn_cost(stack.base_url)
+        print_channel_latency(stack.base_url, platforms, args.turns)
+        from bot.bench_handover import print_handover_latency
+
+        print_handover_latency(stack.base_url, stack.settings)
+        if getattr(args, "soak_seconds", 0) > 0:   # the long run, so the memory below is after it
+            from bot.bench_soak import print_soak_figure
+
+            print_soak_figure(stack, args.soak_seconds)
+        print("\n== Memory (RSS) ==")
+        total = 0.0
+        for name, process in stack.processes.items():
+            mb = rss_mb(process.pid)
+            total += mb
+            print(f"{name:10} {mb:8.0f} MB")
+        print(f"{'total':10} {total:8.0f} MB")
+        from bot.bench_models import print_swap_figure
+
+        print_swap_figure(stack)   # last: afterwards Rasa holds a second model until it is collected
     return ours
 
 
