@@ -877,6 +877,9 @@ def _model_labels(model: Path) -> tuple[set[str], set[str]]:
 # --- Rasa: load a new model without stopping the old one --------------------------------------
 
 
+RELEASE_AFTER_SWAP_SECONDS = 5.0   # after a swap, when the old agent is no longer referenced
+
+
 def install_background_model_load() -> None:
     """Make Rasa's ``PUT /model`` load the new model in a worker thread.
 
@@ -900,7 +903,13 @@ def install_background_model_load() -> None:
         def load():
             return asyncio.run(original(model_path=model_path, endpoints=endpoints))
 
-        return await asyncio.get_running_loop().run_in_executor(None, load)
+        loop = asyncio.get_running_loop()
+        agent = await loop.run_in_executor(None, load)
+        # once the handler has swapped the agents, the old model's memory goes back to the system
+        from bot.rasa_server import release_free_memory
+
+        loop.call_later(RELEASE_AFTER_SWAP_SECONDS, release_free_memory)
+        return agent
 
     load_in_thread._bot_background = True
     rasa.server._load_agent = load_in_thread

@@ -411,7 +411,11 @@ def test_rasa_server_loads_a_new_model_in_a_thread():
         time.sleep(0.3)
         return "agent"
 
+    released = []
+    release, delay = rasa_server.release_free_memory, mr.RELEASE_AFTER_SWAP_SECONDS
     try:
+        rasa_server.release_free_memory = lambda: released.append(True)
+        mr.RELEASE_AFTER_SWAP_SECONDS = 0.0
         rasa.server._load_agent = slow_load
         mr.install_background_model_load()
         assert rasa.server._load_agent is not slow_load
@@ -428,13 +432,16 @@ def test_rasa_server_loads_a_new_model_in_a_thread():
 
             task = asyncio.create_task(ticker())
             agent = await rasa.server._load_agent(model_path="x.tar.gz")
+            await asyncio.sleep(0.05)
             task.cancel()
             return agent, ticks
 
         agent, ticks = asyncio.run(scenario())
         assert agent == "agent" and threads[0] is not threading.main_thread() and ticks > 10
+        assert released == [True]   # the old model's memory is handed back after the swap
     finally:
         rasa.server._load_agent = original
+        rasa_server.release_free_memory, mr.RELEASE_AFTER_SWAP_SECONDS = release, delay
 
 
 # --- a real training run ------------------------------------------------------------------------
