@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the stock `rasa init` bot measured beside ours (bot.bench_stock)")
     bench.set_defaults(func=cmd_bench)
     bench.add_argument("--skip-retrain", action="store_true", help="skip the 20-example retraining figure")
+    bench.add_argument("--skip-faults", action="store_true",
+                       help="skip the locked-database and full-disk faults (bot.bench_faults; needs root to mount)")
     _add_dossier_commands(commands)
     _add_models_commands(commands)
     _add_messages_commands(commands)

@@ -394,6 +394,10 @@ def main(args) -> None:
             from bot.bench_scale import print_scale_figure
 
             print_scale_figure()
+    if not getattr(args, "skip_faults", False):
+        from bot.bench_faults import print_fault_figure
+
+        print_fault_figure()
     if not getattr(args, "skip_retrain", False):
         from bot.bench_models import print_retrain_figure
 

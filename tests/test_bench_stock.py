@@ -77,7 +77,7 @@ def test_bench_prints_ours_vs_stock_and_skip_stock(monkeypatch, capsys):
     monkeypatch.setattr(benchmark, "run_dialogue", lambda args: ours)
     monkeypatch.setattr(benchmark, "pdf_timing", lambda: {"p50_ms": 1.0, "p95_ms": 1.0, "bytes": 1})
     monkeypatch.setattr(bench_stock, "run_stock", lambda **kw: calls.append(kw) or stock)
-    base = ["bench", "--skip-nlu", "--skip-scale", "--skip-retrain", "--turns", "7", "--conversations", "4"]
+    base = ["bench", "--skip-nlu", "--skip-scale", "--skip-retrain", "--skip-faults", "--turns", "7", "--conversations", "4"]
     benchmark.main(build_parser().parse_args(base))
     assert calls == [{"turns": 7, "conversations": 4}]
     out = capsys.readouterr().out
