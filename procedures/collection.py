@@ -80,13 +80,9 @@ class Catalogue:
         return dict(self._phrases)
 
     def national_code(self, procedure_id: str | None) -> str | None:
-        """The procedure's code in the national database (also for hand-written records whose YAML has none yet)."""
+        """The procedure's code in the national database (None for a record that has none)."""
         procedure = self.get(procedure_id)
-        if procedure is None:
-            return None
-        from procedures.loading import HAND_WRITTEN_CODES
-
-        return procedure.code or HAND_WRITTEN_CODES.get(procedure.id)
+        return procedure.code if procedure is not None else None
 
     def hand_written(self) -> list[Procedure]:
         """The records written and checked by hand (procedures/catalogue), not imported."""

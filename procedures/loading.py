@@ -47,9 +47,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_DIRECTORY = PACKAGE_DIR / "catalogue"
 NATIONAL_CATALOGUE = PACKAGE_DIR / "national" / "catalogue.jsonl.gz"
-# National codes of hand-written records whose YAML has ``code: null`` so far, so that the import
-# does not add a second record for them. Remove an entry once the record carries its code.
-HAND_WRITTEN_CODES = {"doi-gplx": "3.000347"}
 DIRECTORY_VARIABLE = "PROCEDURES_DIR"
 
 
@@ -124,8 +121,8 @@ def load_catalogue(directory: str | Path | None = None, *, national: bool | str 
 def load_national(path: str | Path | None = None, *, directory: str | Path | None = None) -> Catalogue:
     """The hand-written records plus the imported ones (``procedures/national/catalogue.jsonl.gz``).
 
-    An imported record whose code a hand-written record carries (its ``code``, or
-    ``HAND_WRITTEN_CODES``) is left out. The catalogue knows which records are imported and
+    An imported record whose code a hand-written record carries (its ``code``, or one it ``covers``)
+    is left out. The catalogue knows which records are imported and
     their quality flags (``Catalogue.is_imported``, ``Catalogue.flags``).
     """
     hand_written = load_catalogue(directory)
@@ -146,9 +143,6 @@ def hand_written_codes(catalogue: Catalogue) -> dict[str, str]:
     for p in catalogue:  # the imported records a hand-written one answers for (its ``covers``)
         for code in p.covers:
             codes.setdefault(code, p.id)
-    for pid, code in HAND_WRITTEN_CODES.items():
-        if pid in catalogue and catalogue.get(pid).code is None:
-            codes.setdefault(code, pid)
     return codes
 
 

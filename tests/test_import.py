@@ -338,7 +338,7 @@ def test_the_hand_written_records_carry_national_codes():
 
     catalogue = load_catalogue()
     codes = hand_written_codes(catalogue)
-    # doi-gplx has code: null; HAND_WRITTEN_CODES maps it to 3.000347; the rest carry their own
+    # every hand-written record carries its own national code (doi-gplx.yml: 3.000347)
     own = {catalogue.national_code(p.id) for p in catalogue}
     assert len(own) == 13 and own <= set(codes)
     assert codes["3.000347"] == "doi-gplx" and codes["1.001456"] == "ho-chieu"

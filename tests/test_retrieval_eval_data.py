@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EVAL_FILE = ROOT / "tests" / "data" / "retrieval_eval.yml"
 NATIONAL = ROOT / "procedures" / "national" / "catalogue.jsonl.gz"
 RAW = ROOT / "procedures" / "national" / "national-2026-07.jsonl.gz"
-HAND_WRITTEN_EXTRA = {"3.000347"}  # "Đổi giấy phép lái xe": known by hand, its catalogue file has no code
 CODE = re.compile(r"^\d\.\d{6}$")
 
 
@@ -53,7 +52,7 @@ def ministries() -> dict[str, str]:
 
 
 def hand_written_codes() -> set[str]:
-    codes = set(HAND_WRITTEN_EXTRA)
+    codes = set()
     for path in (ROOT / "procedures" / "catalogue").glob("*.yml"):
         code = yaml.safe_load(path.read_text(encoding="utf-8")).get("code")
         if code:
