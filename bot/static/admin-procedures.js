@@ -1,10 +1,17 @@
 /* Staff page, tab "procedures": see admin.js for Admin.api / Admin.el.
  *
  * The list (search, records with unverified fields and the oldest checked_on first, marked), an
- * editor and the version history. The editor is the record's YAML in a textarea (every field,
- * exactly the file that will be written) beside a read-only view of the key fields; "Áp dụng"
- * sends the text to POST procedures/parse (the loader's YAML reader), then PUTs the record (POST
- * for a new one) and shows the server's field-named error or its success notice.
+ * editor and the version history. The editor has two modes over the same record:
+ * - "Biểu mẫu" (the default): a form built from the record as the API gives it (GET procedures/{id},
+ *   the YAML's field names): a labelled input per field, lists with "Thêm" / "Xóa" (papers by case,
+ *   fees and time limits per channel, legal basis, aliases, sources, …). "Áp dụng" PUTs the record
+ *   as JSON; the server validates it exactly like the loader and the field it names (e.g.
+ *   channels[0].fee_vnd) is marked in the form. Numbers are sent as typed when they are not
+ *   numbers, so that the loader, not the page, refuses them.
+ * - "YAML": the record's file in a textarea (every field, exactly the file that will be written),
+ *   for fields the form has no input for yet (an optional field a record lacks); "Áp dụng" sends
+ *   the text to POST procedures/parse (the loader's YAML reader), then PUTs the record.
+ * Beside either, a read-only view of the key fields. Unapplied changes stay in their mode.
  */
 (function () {
   "use strict";
@@ -73,9 +80,10 @@
     var url = API + "?limit=" + PAGE + "&offset=" + state.offset + "&source=" + state.source +
       (state.q ? "&q=" + encodeURIComponent(state.q) : "");
     var box = document.getElementById("proc-list");
+    var request = state.request = (state.request || 0) + 1;   // an older search answering late is ignored
     box.textContent = "Đang tải…";
-    Admin.api("GET", url).then(function (data) { renderList(box, data); },
-      function (e) { box.textContent = ""; Admin.error(e.userMessage); });
+    Admin.api("GET", url).then(function (data) { if (request === state.request) renderList(box, data); },
+      function (e) { if (request === state.request) { box.textContent = ""; Admin.error(e.userMessage); } });
   }
 
   function renderList(box, data) {
@@ -109,6 +117,172 @@
                      onclick: function () { state.offset += PAGE; loadList(); } })));
   }
 
+  // --- the form ---------------------------------------------------------------------------------
+
+  var LABELS = {
+    id: "Mã định danh (tên tệp)", code: "Mã thủ tục trên CSDL quốc gia", name: "Tên thủ tục",
+    short_name: "Tên ngắn", field: "Lĩnh vực", level: "Cấp thực hiện", agency: "Cơ quan thực hiện",
+    aliases: "Tên gọi người dân hay dùng", steps: "Các bước thực hiện", channels: "Cách nộp, thời hạn và lệ phí",
+    method: "Cách nộp", duration: "Thời hạn giải quyết", working_days: "Số ngày làm việc",
+    fee: "Lệ phí (như sẽ trả lời người dân)", fee_vnd: "Lệ phí (số đồng; để trống nếu không xác định)",
+    description: "Mô tả", papers: "Giấy tờ theo từng trường hợp", "case": "Trường hợp", items: "Giấy tờ",
+    originals: "Số bản chính", copies: "Số bản sao", note: "Ghi chú", form: "Mẫu đơn", form_file: "Tệp mẫu đơn",
+    subjects: "Đối tượng thực hiện", result: "Kết quả", conditions: "Điều kiện", legal_basis: "Căn cứ pháp lý",
+    number: "Số hiệu văn bản", title: "Tên", issued: "Ngày ban hành (YYYY-MM-DD)", issuer: "Cơ quan ban hành",
+    submit: "Nơi nộp", where: "Nơi nộp hồ sơ", online: "Nộp trực tuyến", online_url: "Địa chỉ nộp trực tuyến",
+    post: "Nhận hồ sơ qua bưu chính", sources: "Nguồn thông tin", url: "Đường dẫn",
+    checked_on: "Ngày kiểm tra (YYYY-MM-DD)", unverified: "Trường chưa xác minh", covers: "Mã các thủ tục quốc gia mà bản này trả lời thay",
+    links: "Liên kết",
+  };
+  var ITEM_LABELS = { aliases: "tên gọi", steps: "bước", channels: "cách nộp", papers: "trường hợp", items: "giấy tờ",
+                      legal_basis: "văn bản", sources: "nguồn", unverified: "trường", covers: "mã", links: "liên kết" };
+  var NUMBERS = { working_days: true, fee_vnd: true, originals: true, copies: true };
+  var LONG = { steps: true, conditions: true, description: true, note: true, subjects: true, result: true };
+  var LEVELS = { bo: "Trung ương (bộ)", tinh: "Cấp tỉnh", xa: "Cấp xã" };
+  var CHOICES = { method: METHODS, online: { toan_trinh: "Toàn trình", mot_phan: "Một phần", khong: "Không" } };
+  var formIds = 0;
+
+  function blank(value) {   // an empty item of the same shape, for "Thêm"
+    if (Array.isArray(value)) return [];
+    if (value !== null && typeof value === "object") {
+      var out = {};
+      Object.keys(value).forEach(function (k) { out[k] = blank(value[k]); });
+      return out;
+    }
+    if (typeof value === "boolean") return false;
+    return typeof value === "number" ? null : "";
+  }
+
+  function labelled(key, path, input, long) {
+    input.id = "pf-" + (++formIds);
+    input.setAttribute("data-path", path);
+    return el("div", { class: "pform__field" + (long ? " pform__field--long" : "") },
+      el("label", { for: input.id, text: LABELS[key] || key }), input);
+  }
+
+  // Each builder returns { node, read }: read() gives the field's value as the API takes it.
+  function build(key, path, value) {
+    if (key === "level") return levelField(path, value);
+    if (CHOICES[key] && (typeof value === "string" || value === null)) return choiceField(key, path, value);
+    if (Array.isArray(value)) return listField(key, path, value);
+    if (value !== null && typeof value === "object") return objectField(key, path, value);
+    if (typeof value === "boolean") {
+      var box = el("input", { type: "checkbox", class: "pform__check", checked: value });
+      return { node: labelled(key, path, box), read: function () { return box.checked; } };
+    }
+    if (NUMBERS[key] || typeof value === "number") return numberField(key, path, value);
+    return textField(key, path, value);
+  }
+
+  function textField(key, path, value, label) {
+    var long = LONG[key] || (typeof value === "string" && value.length > 90);
+    var input = long ? el("textarea", { class: "field__input", rows: "3" }) : el("input", { type: "text", class: "field__input" });
+    input.value = value === null || value === undefined ? "" : String(value);
+    var node = label === false ? input : labelled(key, path, input, long);
+    if (label === false) { input.id = "pf-" + (++formIds); input.setAttribute("data-path", path); }
+    return { node: node, read: function () { return value === null && input.value === "" ? null : input.value; } };
+  }
+
+  function numberField(key, path, value) {
+    var input = el("input", { type: "text", inputmode: "numeric", class: "field__input pform__number" });
+    input.value = value === null || value === undefined ? "" : String(value);
+    return { node: labelled(key, path, input), read: function () {
+      var text = input.value.trim().replace(/[.\s]/g, "");
+      if (input.value.trim() === "") return null;
+      return /^-?\d+$/.test(text) ? Number(text) : input.value;   // not a number: the loader says so
+    } };
+  }
+
+  function choiceField(key, path, value) {
+    var select = el("select", { class: "field__input" });
+    Object.keys(CHOICES[key]).forEach(function (v) { select.appendChild(el("option", { value: v, text: CHOICES[key][v] })); });
+    if (value && !CHOICES[key][value]) select.appendChild(el("option", { value: value, text: value }));
+    select.value = value || Object.keys(CHOICES[key])[0];
+    return { node: labelled(key, path, select), read: function () { return select.value; } };
+  }
+
+  function levelField(path, value) {
+    var chosen = Array.isArray(value) ? value : (value ? [value] : []);
+    var boxes = Object.keys(LEVELS).map(function (v) {
+      return { value: v, box: el("input", { type: "checkbox", class: "pform__check", value: v, checked: chosen.indexOf(v) >= 0 }) };
+    });
+    var group = el("fieldset", { class: "pform__group", "data-path": path }, el("legend", { text: LABELS.level }),
+      boxes.map(function (b) { return el("label", { class: "pform__inline" }, b.box, " " + LEVELS[b.value]); }));
+    return { node: group, read: function () {
+      var checked = boxes.filter(function (b) { return b.box.checked; }).map(function (b) { return b.value; });
+      // the record's own order first (a save changes no line it does not have to), then the new ones
+      var picked = chosen.filter(function (v) { return checked.indexOf(v) >= 0; })
+        .concat(checked.filter(function (v) { return chosen.indexOf(v) < 0; }));
+      return Array.isArray(value) || picked.length !== 1 ? picked : picked[0];
+    } };
+  }
+
+  function objectField(key, path, value, legend) {
+    var fields = Object.keys(value).map(function (k) { return { key: k, built: build(k, path ? path + "." + k : k, value[k]) }; });
+    var node = el("fieldset", { class: "pform__group", "data-path": path },
+      legend === false ? null : el("legend", { text: legend || LABELS[key] || key }),
+      fields.map(function (f) { return f.built.node; }));
+    return { node: node, read: function () {
+      var out = {};
+      fields.forEach(function (f) { out[f.key] = f.built.read(); });
+      return out;
+    } };
+  }
+
+  function listField(key, path, values) {
+    var group = el("fieldset", { class: "pform__group pform__list", "data-path": path }, el("legend", { text: LABELS[key] || key }));
+    var body = el("div", {});
+    var items = [];
+    var shape = values.length ? values[values.length - 1] : "";
+    var noun = ITEM_LABELS[key] || "mục";
+    function render(current) {
+      body.textContent = "";
+      items = current.map(function (v, i) {
+        var itemPath = path + "[" + i + "]";
+        var built = v !== null && typeof v === "object" && !Array.isArray(v)
+          ? objectField(key, itemPath, v, noun.charAt(0).toUpperCase() + noun.slice(1) + " " + (i + 1))
+          : textField(key, itemPath, v, false);
+        var remove = el("button", { type: "button", class: "btn btn--small", text: "Xóa " + noun,
+          "aria-label": "Xóa " + noun + " " + (i + 1) + " (" + (LABELS[key] || key) + ")",
+          onclick: function () { var now = read(); now.splice(i, 1); render(now); } });
+        body.appendChild(el("div", { class: "pform__item" }, built.node, remove));
+        return built;
+      });
+    }
+    function read() { return items.map(function (b) { return b.read(); }); }
+    render(values.slice());
+    group.appendChild(body);
+    group.appendChild(el("button", { type: "button", class: "btn btn--small", text: "Thêm " + noun,
+      "aria-label": "Thêm " + noun + " (" + (LABELS[key] || key) + ")",
+      onclick: function () { var now = read(); now.push(blank(shape)); render(now); } }));
+    return { node: group, read: read };
+  }
+
+  function recordForm(record) {
+    var built = objectField(null, "", record, false);
+    built.node.id = "proc-form";
+    built.node.classList.add("pform");
+    return built;
+  }
+
+  function markField(box, field) {   // the input of the field the server named (or its nearest parent)
+    Array.prototype.forEach.call(box.querySelectorAll(".pform__error"), function (n) { n.remove(); });
+    Array.prototype.forEach.call(box.querySelectorAll(".field--error"), function (n) { n.classList.remove("field--error"); });
+    if (!field) return;
+    var path = field, target = null;
+    while (path && !target) {
+      target = Array.prototype.find.call(box.querySelectorAll("[data-path]"), function (n) { return n.getAttribute("data-path") === path; });
+      path = path.indexOf(".") >= 0 || path.indexOf("[") >= 0 ? path.replace(/(\.[^.[\]]+|\[\d+\])$/, "") : "";
+    }
+    if (!target) return;
+    target.classList.add("field--error");
+    target.setAttribute("aria-invalid", "true");
+    var note = el("p", { class: "pform__error admin__error", role: "alert", text: "Cần sửa trường này (" + field + ")." });
+    target.insertAdjacentElement("afterend", note);
+    if (target.focus) target.focus();
+    if (target.scrollIntoView) target.scrollIntoView({ block: "center" });
+  }
+
   // --- editor -------------------------------------------------------------------------------
 
   function openRecord(id) {
@@ -124,7 +298,11 @@
 
   function openNew() {
     Admin.error("");
-    renderEditor(document.getElementById("proc-editor"), null, null, { yaml: TEMPLATE, imported: false }, []);
+    var box = document.getElementById("proc-editor");
+    // the form starts from the same template as the YAML (read by the loader's YAML reader)
+    Admin.api("POST", API + "/parse", { yaml: TEMPLATE }).then(function (parsed) {
+      renderEditor(box, null, null, { yaml: TEMPLATE, imported: false }, [], parsed.record);
+    }, function () { renderEditor(box, null, null, { yaml: TEMPLATE, imported: false }, []); });
   }
 
   function summary(record, source) {
@@ -150,19 +328,43 @@
         text: unverified.length ? unverifiedText(unverified) : "không có" })]);
   }
 
-  function renderEditor(box, id, record, source, versions) {
+  function renderEditor(box, id, record, source, versions, draft) {
     box.textContent = "";
     var text = el("textarea", { id: "proc-yaml", rows: "30", spellcheck: "false", "aria-label": "Nội dung YAML của thủ tục" });
     text.value = source.yaml;
+    var start = record || draft;
+    var form = start ? recordForm(JSON.parse(JSON.stringify(start))) : null;
     var fieldLine = el("p", { class: "admin__error", id: "proc-field", role: "alert", hidden: true });
     var apply = el("button", { type: "button", class: "btn btn--primary", id: "proc-apply", text: "Áp dụng" });
+    var formPane = el("div", { class: "proc__form", id: "proc-form-pane", hidden: !form }, form ? form.node : null);
+    var yamlPane = el("div", { class: "proc__yaml", id: "proc-yaml-pane", hidden: !!form }, text);
+    var modeForm = el("button", { type: "button", class: "btn", id: "proc-mode-form", text: "Biểu mẫu",
+                                  "aria-pressed": form ? "true" : "false", disabled: !form });
+    var modeYaml = el("button", { type: "button", class: "btn", id: "proc-mode-yaml", text: "YAML (nâng cao)",
+                                  "aria-pressed": form ? "false" : "true" });
+    var mode = function (useForm) {
+      formPane.hidden = !useForm;
+      yamlPane.hidden = useForm;
+      modeForm.setAttribute("aria-pressed", useForm ? "true" : "false");
+      modeYaml.setAttribute("aria-pressed", useForm ? "false" : "true");
+    };
+    modeForm.onclick = function () { mode(true); };
+    modeYaml.onclick = function () { mode(false); };
     // the version this editor shows: a save after someone else's is refused (412), not overwritten
-    apply.onclick = function () { save(id, text.value, apply, fieldLine, source.etag); };
+    apply.onclick = function () {
+      var fromForm = !formPane.hidden;
+      var read = fromForm ? Promise.resolve(form.read())
+        : Admin.api("POST", API + "/parse", { yaml: text.value }).then(function (parsed) { return parsed.record; });
+      save(id, read, apply, fieldLine, source.etag, fromForm ? formPane : null);
+    };
     box.appendChild(el("h2", { text: record ? record.name : "Thêm thủ tục mới" }));
     if (source.file) box.appendChild(el("p", { class: "muted", text: "Tệp: " + source.file }));
     box.appendChild(el("div", { class: "proc__editor" },
       el("div", { class: "proc__view" }, summary(record, source)),
-      el("div", { class: "proc__text" }, text, fieldLine,
+      el("div", { class: "proc__text" },
+        el("p", { class: "proc__modes" }, modeForm, " ", modeYaml,
+          el("span", { class: "muted", text: " Thay đổi chưa áp dụng ở một chế độ không chuyển sang chế độ kia." })),
+        formPane, yamlPane, fieldLine,
         el("p", {}, apply, " ", el("button", { type: "button", class: "btn", text: "Đóng",
           onclick: function () { box.textContent = ""; } })))));
     box.appendChild(history(versions));
@@ -183,18 +385,19 @@
     return section;
   }
 
-  function showFieldError(line, e) {
+  function showFieldError(line, e, formPane) {
     Admin.error(e.userMessage);
     var field = e.data && e.data.field;
     line.textContent = field ? "Trường cần sửa: " + field : "";
     line.hidden = !field;
+    if (formPane) markField(formPane, field);
   }
 
-  function save(id, yaml, button, fieldLine, etag) {
+  function save(id, readRecord, button, fieldLine, etag, formPane) {
     button.disabled = true;
     fieldLine.hidden = true;
-    Admin.api("POST", API + "/parse", { yaml: yaml }).then(function (parsed) {
-      var record = parsed.record;
+    if (formPane) markField(formPane, null);
+    readRecord.then(function (record) {
       var target = id || (record && record.id);
       var match = etag ? { "If-Match": '"' + etag + '"' } : undefined;
       if (id) return Admin.api("PUT", API + "/" + encodeURIComponent(id), record, match).then(function (r) { return [target, r]; });
@@ -205,7 +408,7 @@
       openRecord(done[0]);
       Admin.notice(done[1].message);
     }, function (e) {
-      showFieldError(fieldLine, e);
+      showFieldError(fieldLine, e, formPane);
     }).finally(function () { button.disabled = false; });
   }
 

@@ -4,6 +4,8 @@ the NLU component with no restart."""
 
 from __future__ import annotations
 
+import re
+
 import copy
 import shutil
 
@@ -403,6 +405,8 @@ def test_staff_edit_a_procedure_on_the_page(browser, admin_config, catalogue_dir
         page.locator("#proc-q").fill("ho chieu")
         page.get_by_role("button", name="Tìm").click()
         page.get_by_role("link", name="Cấp hộ chiếu phổ thông ở trong nước", exact=True).click()
+        expect(page.locator("#proc-form")).to_be_visible(timeout=10_000)   # the form is the default
+        page.locator("#proc-mode-yaml").click()
         expect(page.locator("#proc-yaml")).to_have_value(
             (catalogue_dir / "ho-chieu.yml").read_text(encoding="utf-8"), timeout=10_000)
         expect(page.locator(".proc__summary")).to_contain_text("200.000 đồng")
@@ -423,6 +427,98 @@ def test_staff_edit_a_procedure_on_the_page(browser, admin_config, catalogue_dir
         expect(page.locator(".proc__diff")).to_contain_text("+    fee_vnd: 250000")
         assert "fee_vnd: 250000" in (catalogue_dir / "ho-chieu.yml").read_text(encoding="utf-8")
         assert default_catalogue().get("ho-chieu").channels[0].fee_vnd == 250000
+        assert errors == []
+        context.close()
+
+
+def test_staff_edit_a_procedure_in_the_form(browser, admin_config, catalogue_dir):  # noqa: F811
+    """The form (no YAML): an invalid fee is refused with its field named and marked, a valid one and a
+    new alias are saved as a one-field change of the file and are live at once."""
+    import difflib
+
+    from playwright.sync_api import expect
+
+    from bot.app import create_app
+    from tests.admin.conftest import PASSWORD, USERS
+    from tests.webchat import AppServer
+
+    path = catalogue_dir / "ho-chieu.yml"
+    original = path.read_text(encoding="utf-8")
+    with AppServer(create_app(admin_config)) as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(error))
+        page.goto("/admin")
+        page.locator("#login-username").fill(USERS["staff"])
+        page.locator("#login-password").fill(PASSWORD)
+        page.locator("#login-submit").click()
+        page.locator("#proc-q").fill("ho chieu")
+        page.get_by_role("button", name="Tìm").click()
+        page.get_by_role("link", name="Cấp hộ chiếu phổ thông ở trong nước", exact=True).click(timeout=60_000)
+        fee = page.locator('#proc-form [data-path="channels[0].fee_vnd"]')
+        expect(fee).to_have_value("200000", timeout=10_000)
+        expect(page.get_by_label("Lệ phí (số đồng; để trống nếu không xác định)").first).to_have_value("200000")
+        expect(page.locator('#proc-form [data-path="papers[0].items[0].name"]')).not_to_have_value("")
+
+        fee.fill("hai trăm nghìn")
+        page.locator("#proc-apply").click()
+        expect(page.locator("#admin-error")).to_contain_text("channels[0].fee_vnd", timeout=10_000)
+        expect(fee).to_have_class(re.compile(r"field--error"))
+        expect(page.locator("#proc-form .pform__error")).to_contain_text("channels[0].fee_vnd")
+        assert path.read_text(encoding="utf-8") == original
+
+        fee.fill("250000")
+        page.get_by_role("button", name="Thêm tên gọi (Tên gọi người dân hay dùng)").click()
+        aliases = page.locator('#proc-form [data-path^="aliases["]')
+        aliases.last.fill("cuốn sổ xuất ngoại")
+        page.locator("#proc-apply").click()
+        expect(page.locator("#admin-notice")).to_contain_text("Đã áp dụng", timeout=10_000)
+        saved = path.read_text(encoding="utf-8")
+        changed = [line for line in difflib.unified_diff(original.splitlines(), saved.splitlines(), lineterm="", n=0)
+                   if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+        assert sorted(changed) == sorted(["-    fee_vnd: 200000", "+    fee_vnd: 250000",
+                                          "+  - cuốn sổ xuất ngoại"]), changed
+        live = default_catalogue()
+        assert live.get("ho-chieu").channels[0].fee_vnd == 250000
+        assert "cuốn sổ xuất ngoại" in live.get("ho-chieu").aliases
+        # the editor reopens on the saved record, in the form
+        expect(page.locator('#proc-form [data-path="channels[0].fee_vnd"]')).to_have_value("250000", timeout=10_000)
+        assert errors == []
+        context.close()
+
+
+def test_the_form_saves_every_record_unchanged_when_nothing_was_edited(browser, admin_config, catalogue_dir):  # noqa: F811
+    """Every hand-written record read into the form and applied as it is writes the same file: the form
+    loses no field, no null, no number and no order."""
+    from playwright.sync_api import expect
+
+    from bot.app import create_app
+    from tests.admin.conftest import PASSWORD, USERS
+    from tests.webchat import AppServer
+
+    files = {p.stem: p.read_text(encoding="utf-8") for p in sorted(catalogue_dir.glob("*.yml"))}
+    assert len(files) == 13
+    with AppServer(create_app(admin_config)) as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(error))
+        page.goto("/admin")
+        page.locator("#login-username").fill(USERS["staff"])
+        page.locator("#login-password").fill(PASSWORD)
+        page.locator("#login-submit").click()
+        page.locator("#proc-source").select_option("hand_written")
+        page.get_by_role("button", name="Tìm").click()
+        expect(page.locator(".proc__row")).to_have_count(13, timeout=60_000)
+        for pid in files:
+            page.locator(".proc__row", has_text=pid).locator(".proc__open").click()
+            expect(page.locator('#proc-form [data-path="id"]')).to_have_value(pid, timeout=10_000)
+            page.locator("#proc-apply").click()
+            # the server compares the record with the one in use
+            expect(page.locator("#admin-notice")).to_contain_text("Không có thay đổi nào", timeout=10_000)
+            assert (catalogue_dir / f"{pid}.yml").read_text(encoding="utf-8") == files[pid], pid
+            page.evaluate("document.getElementById('admin-notice').textContent = ''")
         assert errors == []
         context.close()
 
