@@ -523,6 +523,41 @@ def test_the_form_saves_every_record_unchanged_when_nothing_was_edited(browser, 
         context.close()
 
 
+def test_staff_add_a_procedure_in_the_form(browser, admin_config, catalogue_dir):  # noqa: F811
+    """"Thêm thủ tục mới" opens the form on the template; filled in and applied, it is a new record file."""
+    from playwright.sync_api import expect
+
+    from bot.app import create_app
+    from tests.admin.conftest import PASSWORD, USERS
+    from tests.webchat import AppServer
+
+    with AppServer(create_app(admin_config)) as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(error))
+        page.goto("/admin")
+        page.locator("#login-username").fill(USERS["staff"])
+        page.locator("#login-password").fill(PASSWORD)
+        page.locator("#login-submit").click()
+        page.get_by_role("button", name="Thêm thủ tục mới").click()
+        form = page.locator("#proc-form")
+        expect(form.locator('[data-path="id"]')).to_have_value("ma-thu-tuc-moi", timeout=10_000)
+        form.locator('[data-path="id"]').fill("cap-ban-sao-trich-luc")
+        form.locator('[data-path="name"]').fill("Cấp bản sao trích lục hộ tịch")
+        form.locator('[data-path="short_name"]').fill("xin bản sao trích lục")
+        form.locator('[data-path="aliases[0]"]').fill("bản sao trích lục hộ tịch")
+        form.locator('[data-path="channels[0].fee_vnd"]').fill("8000")
+        form.locator('[data-path="channels[0].fee"]').fill("8.000 đồng/bản sao")
+        page.locator("#proc-apply").click()
+        expect(page.locator("#admin-notice")).to_contain_text("Đã", timeout=10_000)
+        written = (catalogue_dir / "cap-ban-sao-trich-luc.yml").read_text(encoding="utf-8")
+        assert "name: Cấp bản sao trích lục hộ tịch" in written and "fee_vnd: 8000" in written
+        assert default_catalogue().get("cap-ban-sao-trich-luc").channels[0].fee_vnd == 8000
+        assert errors == []
+        context.close()
+
+
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory):
     """The three processes with their own copy of the catalogue (``PROCEDURES_DIR``: the shared ``stack``
