@@ -4,9 +4,9 @@ the NLU component with no restart."""
 
 from __future__ import annotations
 
-import re
-
+import contextlib
 import copy
+import re
 import shutil
 
 import pytest
@@ -384,14 +384,14 @@ def set_yaml(page, text: str) -> None:
     page.locator("#proc-yaml").fill(text)
 
 
-def test_staff_edit_a_procedure_on_the_page(browser, admin_config, catalogue_dir):  # noqa: F811
-    from playwright.sync_api import expect
-
+@contextlib.contextmanager
+def staff_page(browser, config):
+    """The staff page of an app served on loopback, logged in as a staff member: (page, page errors)."""
     from bot.app import create_app
     from tests.admin.conftest import PASSWORD, USERS
     from tests.webchat import AppServer
 
-    with AppServer(create_app(admin_config)) as server:
+    with AppServer(create_app(config)) as server:
         context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
         page = context.new_page()
         errors = []
@@ -400,6 +400,16 @@ def test_staff_edit_a_procedure_on_the_page(browser, admin_config, catalogue_dir
         page.locator("#login-username").fill(USERS["staff"])
         page.locator("#login-password").fill(PASSWORD)
         page.locator("#login-submit").click()
+        try:
+            yield page, errors
+        finally:
+            context.close()
+
+
+def test_staff_edit_a_procedure_on_the_page(browser, admin_config, catalogue_dir):  # noqa: F811
+    from playwright.sync_api import expect
+
+    with staff_page(browser, admin_config) as (page, errors):
         expect(page.locator(".proc__row--unverified").first).to_be_visible(timeout=15_000)
         expect(page.locator(".proc__row").first).to_contain_text("⚠")
         page.locator("#proc-q").fill("ho chieu")
@@ -428,7 +438,6 @@ def test_staff_edit_a_procedure_on_the_page(browser, admin_config, catalogue_dir
         assert "fee_vnd: 250000" in (catalogue_dir / "ho-chieu.yml").read_text(encoding="utf-8")
         assert default_catalogue().get("ho-chieu").channels[0].fee_vnd == 250000
         assert errors == []
-        context.close()
 
 
 def test_staff_edit_a_procedure_in_the_form(browser, admin_config, catalogue_dir):  # noqa: F811
@@ -438,21 +447,9 @@ def test_staff_edit_a_procedure_in_the_form(browser, admin_config, catalogue_dir
 
     from playwright.sync_api import expect
 
-    from bot.app import create_app
-    from tests.admin.conftest import PASSWORD, USERS
-    from tests.webchat import AppServer
-
     path = catalogue_dir / "ho-chieu.yml"
     original = path.read_text(encoding="utf-8")
-    with AppServer(create_app(admin_config)) as server:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(error))
-        page.goto("/admin")
-        page.locator("#login-username").fill(USERS["staff"])
-        page.locator("#login-password").fill(PASSWORD)
-        page.locator("#login-submit").click()
+    with staff_page(browser, admin_config) as (page, errors):
         page.locator("#proc-q").fill("ho chieu")
         page.get_by_role("button", name="Tìm").click()
         page.get_by_role("link", name="Cấp hộ chiếu phổ thông ở trong nước", exact=True).click(timeout=60_000)
@@ -485,7 +482,6 @@ def test_staff_edit_a_procedure_in_the_form(browser, admin_config, catalogue_dir
         # the editor reopens on the saved record, in the form
         expect(page.locator('#proc-form [data-path="channels[0].fee_vnd"]')).to_have_value("250000", timeout=10_000)
         assert errors == []
-        context.close()
 
 
 def test_the_form_saves_every_record_unchanged_when_nothing_was_edited(browser, admin_config, catalogue_dir):  # noqa: F811
@@ -493,21 +489,9 @@ def test_the_form_saves_every_record_unchanged_when_nothing_was_edited(browser, 
     loses no field, no null, no number and no order."""
     from playwright.sync_api import expect
 
-    from bot.app import create_app
-    from tests.admin.conftest import PASSWORD, USERS
-    from tests.webchat import AppServer
-
     files = {p.stem: p.read_text(encoding="utf-8") for p in sorted(catalogue_dir.glob("*.yml"))}
     assert len(files) == 13
-    with AppServer(create_app(admin_config)) as server:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(error))
-        page.goto("/admin")
-        page.locator("#login-username").fill(USERS["staff"])
-        page.locator("#login-password").fill(PASSWORD)
-        page.locator("#login-submit").click()
+    with staff_page(browser, admin_config) as (page, errors):
         page.locator("#proc-source").select_option("hand_written")
         page.get_by_role("button", name="Tìm").click()
         expect(page.locator(".proc__row")).to_have_count(13, timeout=60_000)
@@ -520,26 +504,13 @@ def test_the_form_saves_every_record_unchanged_when_nothing_was_edited(browser, 
             assert (catalogue_dir / f"{pid}.yml").read_text(encoding="utf-8") == files[pid], pid
             page.evaluate("document.getElementById('admin-notice').textContent = ''")
         assert errors == []
-        context.close()
 
 
 def test_staff_add_a_procedure_in_the_form(browser, admin_config, catalogue_dir):  # noqa: F811
     """"Thêm thủ tục mới" opens the form on the template; filled in and applied, it is a new record file."""
     from playwright.sync_api import expect
 
-    from bot.app import create_app
-    from tests.admin.conftest import PASSWORD, USERS
-    from tests.webchat import AppServer
-
-    with AppServer(create_app(admin_config)) as server:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(error))
-        page.goto("/admin")
-        page.locator("#login-username").fill(USERS["staff"])
-        page.locator("#login-password").fill(PASSWORD)
-        page.locator("#login-submit").click()
+    with staff_page(browser, admin_config) as (page, errors):
         page.get_by_role("button", name="Thêm thủ tục mới").click()
         form = page.locator("#proc-form")
         expect(form.locator('[data-path="id"]')).to_have_value("ma-thu-tuc-moi", timeout=10_000)
@@ -555,7 +526,6 @@ def test_staff_add_a_procedure_in_the_form(browser, admin_config, catalogue_dir)
         assert "name: Cấp bản sao trích lục hộ tịch" in written and "fee_vnd: 8000" in written
         assert default_catalogue().get("cap-ban-sao-trich-luc").channels[0].fee_vnd == 8000
         assert errors == []
-        context.close()
 
 
 @pytest.fixture(scope="module")
