@@ -234,26 +234,18 @@ def judge(figures: FaultFigures, sent: list[Sent], histories: dict[str, list[dic
                     answers.append(m)
         kind = message.kind
         problem = None
-        if kind == "answered":
-            figures.answered += 1
+        if kind in ("answered", "kept"):   # acknowledged: must be in the history, answered once
+            setattr(figures, kind, getattr(figures, kind) + 1)
             if not asked:
                 figures.lost += 1
-                problem = "answered but not in the history"
-            elif len(asked) > 1 or len(answers) > 1:
-                figures.twice += 1
-                problem = "stored or answered twice"
-        elif kind == "kept":
-            figures.kept += 1
-            if not asked:
-                figures.lost += 1
-                figures.untrue += 1
-                problem = "told it was saved, not in the history"
-            elif not answers:
+                figures.untrue += kind == "kept"
+                problem = f"{kind} but not in the history"
+            elif kind == "kept" and not answers:
                 figures.lost += 1
                 problem = "kept but never answered"
             elif len(asked) > 1 or len(answers) > 1:
                 figures.twice += 1
-                problem = "kept and answered twice"
+                problem = f"{kind}, stored or answered twice"
         elif kind == "not_saved":
             figures.not_saved += 1
             if asked:
