@@ -153,9 +153,14 @@
     return typeof value === "number" ? null : "";
   }
 
-  function labelled(key, path, input, long) {
+  function tagged(input, path) {   // the id its label points to, and the field path errors name
     input.id = "pf-" + (++formIds);
     input.setAttribute("data-path", path);
+    return input;
+  }
+
+  function labelled(key, path, input, long) {
+    tagged(input, path);
     return el("div", { class: "pform__field" + (long ? " pform__field--long" : "") },
       el("label", { for: input.id, text: LABELS[key] || key }), input);
   }
@@ -178,8 +183,7 @@
     var long = LONG[key] || (typeof value === "string" && value.length > 90);
     var input = long ? el("textarea", { class: "field__input", rows: "3" }) : el("input", { type: "text", class: "field__input" });
     input.value = value === null || value === undefined ? "" : String(value);
-    var node = label === false ? input : labelled(key, path, input, long);
-    if (label === false) { input.id = "pf-" + (++formIds); input.setAttribute("data-path", path); }
+    var node = label === false ? tagged(input, path) : labelled(key, path, input, long);
     return { node: node, read: function () { return value === null && input.value === "" ? null : input.value; } };
   }
 
